@@ -1,0 +1,177 @@
+"""The one source of truth for deployment environments.
+
+Environment names, stack names, resource names and per-environment settings are derived
+here and nowhere else. The Dagger pipeline, the SAM parameter overrides and the tests all
+import this module; the template receives these values as parameters or derives the same
+names with ``!Sub`` (a test checks that both agree).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+PROJECT = "yoto-smart-stream"
+# GitHub PR numbers are positive integers without leading zeros. Seven digits keeps every
+# derived name (S3 buckets are the tightest, 63 characters) inside AWS limits.
+ENV_PATTERN = r"^(prod|dev|pr-[1-9][0-9]{0,6})$"
+_ENV_RE = re.compile(ENV_PATTERN)
+MAX_ENV_LENGTH = len("pr-") + 7
+
+
+class EnvironmentNameError(ValueError):
+    """Raised for an environment name the pipeline must not act on."""
+
+
+class EnvKind(StrEnum):
+    PROD = "prod"
+    DEV = "dev"
+    PR = "pr"
+
+
+@dataclass(frozen=True)
+class EnvSettings:
+    """Everything that differs between environments."""
+
+    name: str
+    kind: EnvKind
+    mqtt_enabled: bool
+    cloudfront_enabled: bool
+    point_in_time_recovery: bool
+    audio_versioning: bool
+    log_retention_days: int
+    alarms_enabled: bool
+    retain_data: bool
+    multi_az: bool
+    audio_expiry_days: int | None
+
+    @property
+    def stack_name(self) -> str:
+        return stack_name(self.name)
+
+    @property
+    def is_ephemeral(self) -> bool:
+        return self.kind is EnvKind.PR
+
+
+def validate_env(name: object) -> str:
+    """Return ``name`` if it is ``prod``, ``dev`` or ``pr-<number>``; raise otherwise.
+
+    Called before any AWS call, so a bad name never reaches CloudFormation or a shell.
+    """
+    if not isinstance(name, str) or not name:
+        raise EnvironmentNameError(
+            "Invalid environment name: it is empty; use prod, dev or pr-<number>."
+        )
+    if len(name) > MAX_ENV_LENGTH or not _ENV_RE.fullmatch(name):
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise EnvironmentNameError(
+            f"Invalid environment name {shown!r}: use prod, dev or pr-<number> "
+            "(a pull request number without leading zeros)."
+        )
+    return name
+
+
+def env_kind(name: str) -> EnvKind:
+    validate_env(name)
+    if name == "prod":
+        return EnvKind.PROD
+    if name == "dev":
+        return EnvKind.DEV
+    return EnvKind.PR
+
+
+def pr_number(name: str) -> int | None:
+    """The pull request number of a ``pr-N`` environment, else ``None``."""
+    return int(name.removeprefix("pr-")) if env_kind(name) is EnvKind.PR else None
+
+
+def settings_for(name: str, *, cloudfront: bool | None = None) -> EnvSettings:
+    """Per-environment settings. ``cloudfront=False`` turns CloudFront off for a PR env."""
+    kind = env_kind(name)
+    if kind is EnvKind.PROD:
+        if cloudfront is False:
+            raise EnvironmentNameError("CloudFront cannot be turned off for prod.")
+        return EnvSettings(
+            name=name,
+            kind=kind,
+            mqtt_enabled=True,
+            cloudfront_enabled=True,
+            point_in_time_recovery=True,
+            audio_versioning=True,
+            log_retention_days=30,
+            alarms_enabled=True,
+            retain_data=True,
+            multi_az=True,
+            audio_expiry_days=None,
+        )
+    if kind is EnvKind.DEV:
+        return EnvSettings(
+            name=name,
+            kind=kind,
+            mqtt_enabled=True,
+            cloudfront_enabled=bool(cloudfront),
+            point_in_time_recovery=False,
+            audio_versioning=False,
+            log_retention_days=7,
+            alarms_enabled=False,
+            retain_data=False,
+            multi_az=False,
+            audio_expiry_days=None,
+        )
+    return EnvSettings(
+        name=name,
+        kind=kind,
+        mqtt_enabled=True,
+        cloudfront_enabled=True if cloudfront is None else cloudfront,
+        point_in_time_recovery=False,
+        audio_versioning=False,
+        log_retention_days=3,
+        alarms_enabled=False,
+        retain_data=False,
+        multi_az=False,
+        audio_expiry_days=7,
+    )
+
+
+def stack_name(name: str) -> str:
+    return f"{PROJECT}-{validate_env(name)}"
+
+
+def table_name(name: str) -> str:
+    return f"{PROJECT}-{validate_env(name)}"
+
+
+def audio_bucket_name(name: str, account_id: str, region: str) -> str:
+    return f"{PROJECT}-{validate_env(name)}-audio-{account_id}-{region}"
+
+
+def dashboard_bucket_name(name: str, account_id: str, region: str) -> str:
+    # "web", not "dashboard": the longest name (pr-9999999, ap-southeast-2) must fit in 63.
+    return f"{PROJECT}-{validate_env(name)}-web-{account_id}-{region}"
+
+
+def api_function_name(name: str) -> str:
+    return f"{PROJECT}-{validate_env(name)}-api"
+
+
+def ecs_cluster_name(name: str) -> str:
+    return f"{PROJECT}-{validate_env(name)}"
+
+
+def ecs_service_name(name: str) -> str:
+    return f"{PROJECT}-{validate_env(name)}-mqtt"
+
+
+# One ECR repository for the MQTT image; each environment pushes its own tag and the
+# template receives the image by digest, never by a moving tag.
+ECR_REPOSITORY = f"{PROJECT}-mqtt"
+
+
+def image_tag(name: str, commit: str) -> str:
+    return f"{validate_env(name)}-{commit[:12]}" if commit else validate_env(name)
+
+
+def stack_tags(name: str) -> dict[str, str]:
+    return {"Project": PROJECT, "Environment": validate_env(name)}

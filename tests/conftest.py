@@ -1,0 +1,25 @@
+"""Fixtures shared by every test area. Area-specific fixtures live in each folder's conftest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.moto_server import aws_env, running_moto_server
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One moto server per test session; tests isolate themselves by resource name."""
+    with running_moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def aws_environ(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point boto3 at the moto server for the duration of one test."""
+    values = aws_env(moto_endpoint)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
