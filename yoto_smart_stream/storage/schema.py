@@ -17,6 +17,11 @@ scans.
 Event sort keys start with a sortable UTC timestamp so a query with
 ``ScanIndexForward=False`` returns newest first. The digest is a hash of the topic and the raw
 payload, so a redelivered QoS 1 message writes the same key again instead of a new item.
+
+Player event attributes (written by the MQTT handler, read by ``GET /api/players/{id}/events``):
+``player_id`` (str), ``event_utc`` (ISO 8601 UTC, from the payload's ``eventUtc`` or the receive
+time), ``topic`` (str), ``kind`` (``events`` | ``status`` | ``response``), ``data`` (map: the
+validated payload fields), ``received_at`` (ISO 8601 UTC) and ``expires_at`` (epoch seconds).
 """
 
 from __future__ import annotations
@@ -68,6 +73,10 @@ def player_state_key(player_id: str) -> dict[str, str]:
 
 def event_digest(topic: str, payload: bytes) -> str:
     return hashlib.sha256(topic.encode() + b"\x00" + payload).hexdigest()[:32]
+
+
+EVENT_ATTRIBUTES = ("player_id", "event_utc", "topic", "kind", "data", "received_at", TTL_ATTRIBUTE)
+EVENT_KINDS = ("events", "status", "response")
 
 
 def event_key(player_id: str, event_utc: str, digest: str) -> dict[str, str]:

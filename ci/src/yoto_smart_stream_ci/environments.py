@@ -175,3 +175,19 @@ def image_tag(name: str, commit: str) -> str:
 
 def stack_tags(name: str) -> dict[str, str]:
     return {"Project": PROJECT, "Environment": validate_env(name)}
+
+
+# Secrets live in SSM Parameter Store as SecureString (standard tier: no monthly charge per
+# parameter, unlike Secrets Manager's $0.40 per secret per environment). CloudFormation cannot
+# create SecureString parameters, so the pipeline writes them before `sam deploy` and teardown
+# deletes them; the template only grants read access under this prefix.
+def ssm_prefix(name: str) -> str:
+    return f"/{PROJECT}/{validate_env(name)}"
+
+
+def session_key_parameter(name: str) -> str:
+    return f"{ssm_prefix(name)}/session-signing-key"
+
+
+def admin_password_parameter(name: str) -> str:
+    return f"{ssm_prefix(name)}/admin-bootstrap-password"
