@@ -1,0 +1,72 @@
+"""Application settings: one pydantic-settings class, read from the environment.
+
+There is no module-level instance: ``get_settings()`` builds it on first use and FastAPI
+injects it (tests build their own ``Settings`` and hand it to ``create_app``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Formats a Yoto player can stream (it fetches trackUrl itself and expects audio/mpeg; the
+# other formats are accepted for the library and Yoto's own transcoding path).
+DEFAULT_AUDIO_CONTENT_TYPES = ("audio/mpeg", "audio/mp4", "audio/aac", "audio/ogg", "audio/wav")
+
+
+class Settings(BaseSettings):
+    """Every environment variable the API (and the MQTT handler) reads."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    environment: str = "local"
+    dynamodb_table: str = ""
+    s3_audio_bucket: str = ""
+    yoto_client_id: str = ""
+    public_url: str = ""
+    log_level: str = "INFO"
+    debug: bool = False
+    git_commit: str = "unknown"
+    # boto3 honours AWS_ENDPOINT_URL itself; it is read here too so clients built from these
+    # settings (and the cache keyed on them) follow the same endpoint.
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
+
+    yoto_api_base_url: str = "https://api.yotoplay.com"
+    yoto_auth_base_url: str = "https://login.yotoplay.com"
+    yoto_audience: str = "https://api.yotoplay.com"
+    yoto_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    admin_username: str = "admin"
+    # Each secret is either given directly or as the name of an SSM SecureString parameter.
+    session_signing_key: SecretStr | None = None
+    session_signing_key_parameter: str | None = None
+    admin_bootstrap_password: SecretStr | None = None
+    admin_bootstrap_password_parameter: str | None = None
+
+    session_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    # Set to false only for plain-http local development; browsers drop Secure cookies there.
+    session_cookie_secure: bool = True
+    login_max_failures: int = Field(default=5, gt=0)
+    login_lockout_seconds: int = Field(default=15 * 60, gt=0)
+
+    # Refresh this long before the access token expires, so a request never carries a token
+    # that dies in flight.
+    token_refresh_margin_seconds: int = Field(default=300, ge=0)
+    # How long a refresh lock is honoured; a crashed holder frees it after this.
+    token_refresh_lock_seconds: int = Field(default=30, gt=0)
+    # How long a process that lost the lock waits for the winner's new tokens.
+    token_refresh_wait_seconds: float = Field(default=10.0, gt=0)
+
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    allowed_audio_content_types: tuple[str, ...] = DEFAULT_AUDIO_CONTENT_TYPES
+    upload_url_expiry_seconds: int = Field(default=900, gt=0)
+    download_url_expiry_seconds: int = Field(default=300, gt=0)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once, on first use."""
+    return Settings()

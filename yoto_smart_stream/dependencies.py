@@ -1,0 +1,100 @@
+"""FastAPI dependencies: settings, AWS clients, stores, the signed-in user, Yoto clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from yoto_smart_stream.aws import AwsClients, aws_clients
+from yoto_smart_stream.config import Settings, get_settings
+from yoto_smart_stream.security import SESSION_COOKIE, decode_session
+from yoto_smart_stream.storage.library import AudioStore, CardStore
+from yoto_smart_stream.storage.users import UserRecord, UserStore
+from yoto_smart_stream.yoto.client import YotoApiClient, YotoAuthClient
+from yoto_smart_stream.yoto.tokens import YotoTokenManager
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_aws(settings: SettingsDep) -> AwsClients:
+    return aws_clients(settings)
+
+
+AwsDep = Annotated[AwsClients, Depends(get_aws)]
+
+
+def get_user_store(aws: AwsDep) -> UserStore:
+    return UserStore(aws.table)
+
+
+def get_audio_store(aws: AwsDep) -> AudioStore:
+    return AudioStore(aws.table)
+
+
+def get_card_store(aws: AwsDep) -> CardStore:
+    return CardStore(aws.table)
+
+
+UserStoreDep = Annotated[UserStore, Depends(get_user_store)]
+AudioStoreDep = Annotated[AudioStore, Depends(get_audio_store)]
+CardStoreDep = Annotated[CardStore, Depends(get_card_store)]
+
+NOT_SIGNED_IN = "Not signed in, or the session has ended; sign in again."
+
+
+def current_user(request: Request, settings: SettingsDep, users: UserStoreDep) -> UserRecord:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_SIGNED_IN)
+    claims = decode_session(settings, token)
+    if claims is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_SIGNED_IN)
+    # The user item is read on every request so disabling or deleting a user, or logging
+    # out (which bumps session_version), takes effect at once.
+    user = users.get(str(claims["sub"]))
+    if user is None or user.disabled or user.session_version != claims.get("sv"):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_SIGNED_IN)
+    return user
+
+
+CurrentUser = Annotated[UserRecord, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> UserRecord:
+    if user.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only an admin may do this.")
+    return user
+
+
+AdminUser = Annotated[UserRecord, Depends(admin_user)]
+
+
+def get_auth_client(settings: SettingsDep) -> Iterator[YotoAuthClient]:
+    client = YotoAuthClient.from_settings(settings)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+AuthClientDep = Annotated[YotoAuthClient, Depends(get_auth_client)]
+
+
+def get_token_manager(settings: SettingsDep, aws: AwsDep, auth: AuthClientDep) -> YotoTokenManager:
+    return YotoTokenManager.from_settings(settings, aws.table, auth)
+
+
+TokenManagerDep = Annotated[YotoTokenManager, Depends(get_token_manager)]
+
+
+def get_yoto_api(settings: SettingsDep, tokens: TokenManagerDep) -> Iterator[YotoApiClient]:
+    client = YotoApiClient.from_settings(settings, tokens)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+YotoApiDep = Annotated[YotoApiClient, Depends(get_yoto_api)]

@@ -1,0 +1,81 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from yoto_smart_stream.config import Settings, get_settings
+from yoto_smart_stream.routers import audio, cards, health, players, users, yoto_auth
+from yoto_smart_stream.secrets import SecretUnavailableError
+from yoto_smart_stream.yoto.client import YotoError
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+logger = logging.getLogger("yoto_smart_stream")
+
+
+async def _yoto_error(request: Request, exc: Exception) -> JSONResponse:
+    status_code = exc.status_code if isinstance(exc, YotoError) else 502
+    logger.warning("Yoto call failed on %s: %s", request.url.path, exc)
+    return JSONResponse(status_code=status_code, content={"detail": str(exc)})
+
+
+async def _secret_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("Secret unavailable on %s: %s", request.url.path, exc)
+    return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+
+async def _aws_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("AWS call failed on %s", request.url.path)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "Storage is unavailable right now; try again shortly."},
+    )
+
+
+async def _unknown_api_path(unknown: str) -> JSONResponse:
+    # Without this, unknown /api paths would fall through to the dashboard's static files.
+    return JSONResponse(status_code=404, content={"detail": "No such API endpoint."})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. ``settings`` overrides the environment (tests and benchmarks)."""
+    effective = settings or get_settings()
+    app = FastAPI(
+        title="Yoto Smart Stream",
+        # The interactive docs are a convenience for local debugging only.
+        docs_url="/api/docs" if effective.debug else None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json" if effective.debug else None,
+    )
+    if settings is not None:
+        app.dependency_overrides[get_settings] = lambda: settings
+    for router in (
+        health.router,
+        users.router,
+        yoto_auth.router,
+        players.router,
+        audio.router,
+        cards.router,
+    ):
+        app.include_router(router)
+    app.add_api_route(
+        "/api/{unknown:path}",
+        _unknown_api_path,
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    app.add_exception_handler(YotoError, _yoto_error)
+    app.add_exception_handler(SecretUnavailableError, _secret_unavailable)
+    app.add_exception_handler(ClientError, _aws_error)
+    app.add_exception_handler(BotoCoreError, _aws_error)
+    # Last, so API routes win: locally and in tests the dashboard is same-origin; in AWS
+    # CloudFront serves it from S3 instead.
+    if STATIC_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="dashboard")
+    return app

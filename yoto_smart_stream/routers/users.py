@@ -1,0 +1,186 @@
+"""App users: login/logout/session, and admin user management."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Response, status
+from pydantic import BaseModel, Field
+
+from yoto_smart_stream.config import Settings
+from yoto_smart_stream.dependencies import (
+    AdminUser,
+    CurrentUser,
+    SettingsDep,
+    UserStoreDep,
+)
+from yoto_smart_stream.secrets import admin_bootstrap_password
+from yoto_smart_stream.security import (
+    SESSION_COOKIE,
+    hash_password,
+    issue_session,
+    verify_password,
+)
+from yoto_smart_stream.storage.users import UserRecord, UserStore
+
+router = APIRouter(prefix="/api", tags=["users"])
+
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,31}$"
+Username = Annotated[str, Path(pattern=USERNAME_PATTERN, description="lower-case user name")]
+BAD_CREDENTIALS = "Wrong username or password."
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class NewUser(BaseModel):
+    username: str = Field(pattern=USERNAME_PATTERN)
+    password: str = Field(min_length=12, max_length=1024)
+    role: Literal["admin", "user"] = "user"
+
+
+class UserOut(BaseModel):
+    username: str
+    role: str
+    disabled: bool
+    created_at: int
+
+    @classmethod
+    def of(cls, user: UserRecord) -> UserOut:
+        return cls(
+            username=user.username,
+            role=user.role,
+            disabled=user.disabled,
+            created_at=user.created_at,
+        )
+
+
+class SessionOut(BaseModel):
+    username: str
+    role: str
+
+
+class Message(BaseModel):
+    status: str
+
+
+def _set_session_cookie(response: Response, settings: Settings, user: UserRecord) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        issue_session(settings, user),
+        max_age=settings.session_ttl_seconds,
+        httponly=True,
+        secure=settings.session_cookie_secure,
+        samesite="lax",
+        path="/",
+    )
+
+
+def _bootstrap_admin(settings: Settings, users: UserStore, password: str) -> UserRecord | None:
+    """Create the first admin from the deployer's secret, only while no admin exists."""
+    if users.any_admin():
+        return None
+    secret = admin_bootstrap_password(settings)
+    if not hmac.compare_digest(secret.encode(), password.encode()):
+        return None
+    users.create(settings.admin_username, hash_password(password), "admin")
+    return users.get(settings.admin_username)
+
+
+@router.post(
+    "/user/login",
+    response_model=SessionOut,
+    responses={401: {"description": "bad credentials"}, 429: {"description": "locked out"}},
+)
+def login(
+    body: LoginRequest, response: Response, settings: SettingsDep, users: UserStoreDep
+) -> SessionOut:
+    username = body.username.strip().lower()
+    user = users.get(username)
+    if user is None and username == settings.admin_username:
+        user = _bootstrap_admin(settings, users, body.password)
+        if user is not None:
+            _set_session_cookie(response, settings, user)
+            return SessionOut(username=user.username, role=user.role)
+    now = int(time.time())
+    if user is not None and user.locked_until > now:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "Too many failed logins; try again later.",
+            headers={"Retry-After": str(user.locked_until - now)},
+        )
+    matches, upgraded_hash = verify_password(user.password_hash if user else None, body.password)
+    if user is None or not matches:
+        if user is not None:
+            users.record_failed_login(
+                user.username, settings.login_max_failures, settings.login_lockout_seconds
+            )
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_CREDENTIALS)
+    if user.disabled:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "This account is disabled.")
+    users.record_successful_login(user.username, upgraded_hash)
+    _set_session_cookie(response, settings, user)
+    return SessionOut(username=user.username, role=user.role)
+
+
+@router.post("/user/logout", response_model=Message)
+def logout(
+    response: Response, user: CurrentUser, users: UserStoreDep, settings: SettingsDep
+) -> Message:
+    users.end_sessions(user.username)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        secure=settings.session_cookie_secure,
+        samesite="lax",
+    )
+    return Message(status="logged out")
+
+
+@router.get("/user/session", response_model=SessionOut)
+def session(user: CurrentUser) -> SessionOut:
+    return SessionOut(username=user.username, role=user.role)
+
+
+@router.get("/admin/users", response_model=list[UserOut])
+def list_users(admin: AdminUser, users: UserStoreDep) -> list[UserOut]:
+    return sorted((UserOut.of(u) for u in users.list()), key=lambda u: u.username)
+
+
+@router.post("/admin/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+def create_user(body: NewUser, admin: AdminUser, users: UserStoreDep) -> UserOut:
+    if not users.create(body.username, hash_password(body.password), body.role):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"User {body.username!r} already exists.")
+    created = users.get(body.username)
+    if created is None:  # deleted between the two calls
+        raise HTTPException(status.HTTP_409_CONFLICT, f"User {body.username!r} was just deleted.")
+    return UserOut.of(created)
+
+
+def _not_self(admin: UserRecord, username: str, verb: str) -> None:
+    if admin.username == username:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"You cannot {verb} your own account.")
+
+
+@router.post("/admin/users/{username}/disable", response_model=UserOut)
+def disable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> UserOut:
+    _not_self(admin, username, "disable")
+    if not users.set_disabled(username, True):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
+    disabled = users.get(username)
+    if disabled is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
+    return UserOut.of(disabled)
+
+
+@router.delete("/admin/users/{username}", response_model=Message)
+def delete_user(username: Username, admin: AdminUser, users: UserStoreDep) -> Message:
+    _not_self(admin, username, "delete")
+    if not users.delete(username):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
+    return Message(status="deleted")

@@ -1,0 +1,68 @@
+"""Reading player events the MQTT handler writes (item schema in ``schema``)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.conditions import Key
+
+from yoto_smart_stream.storage import schema
+from yoto_smart_stream.storage.items import plain
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+
+class InvalidCursorError(ValueError):
+    """The pagination cursor was not one this API handed out."""
+
+
+@dataclass(frozen=True)
+class EventPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def encode_cursor(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        sort_key = json.loads(base64.urlsafe_b64decode(padded.encode()))["sk"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidCursorError(
+            "The cursor is not valid; use next_cursor from a previous page."
+        ) from exc
+    if not isinstance(sort_key, str) or not sort_key.startswith(schema.EVENT_SK_PREFIX):
+        raise InvalidCursorError("The cursor is not valid; use next_cursor from a previous page.")
+    return sort_key
+
+
+def recent_events(table: Table, player_id: str, limit: int, cursor: str | None) -> EventPage:
+    """Newest first: one Query of the player's partition, sort key descending."""
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key(schema.PARTITION_KEY).eq(schema.player_pk(player_id))
+        & Key(schema.SORT_KEY).begins_with(schema.EVENT_SK_PREFIX),
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if cursor:
+        kwargs["ExclusiveStartKey"] = {
+            schema.PARTITION_KEY: schema.player_pk(player_id),
+            schema.SORT_KEY: decode_cursor(cursor),
+        }
+    page = table.query(**kwargs)
+    items = [
+        {name: plain(item[name]) for name in schema.EVENT_ATTRIBUTES if name in item}
+        for item in page.get("Items", [])
+    ]
+    last = page.get("LastEvaluatedKey")
+    return EventPage(
+        items=items, next_cursor=encode_cursor(str(last[schema.SORT_KEY])) if last else None
+    )
