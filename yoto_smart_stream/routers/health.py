@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
-
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from yoto_smart_stream import __version__
 from yoto_smart_stream.dependencies import AwsDep, SettingsDep
 from yoto_smart_stream.storage import schema
 
@@ -28,19 +26,11 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
-@lru_cache(maxsize=1)
-def app_version() -> str:
-    try:
-        return version("yoto-smart-stream")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 @router.get("/health", response_model=Health)
 def health(settings: SettingsDep) -> Health:
     return Health(
         status="ok",
-        version=app_version(),
+        version=__version__,
         environment=settings.environment,
         commit=settings.git_commit,
     )

@@ -191,3 +191,132 @@ def session_key_parameter(name: str) -> str:
 
 def admin_password_parameter(name: str) -> str:
     return f"{ssm_prefix(name)}/admin-bootstrap-password"
+
+
+# The shared network (VPC, internet gateway, two public subnets) is one small stack deployed
+# once per account and region; every environment imports its exports. A VPC per environment
+# would hit the default quota of five VPCs per region after prod, dev and three PRs.
+NETWORK_STACK_NAME = f"{PROJECT}-network"
+
+
+def network_export_name(output: str, network_stack: str = NETWORK_STACK_NAME) -> str:
+    """The export name the network stack gives ``output`` (``VpcId``, ``PublicSubnetA``...)."""
+    return f"{network_stack}-{output}"
+
+
+def log_level(name: str) -> str:
+    return "INFO" if env_kind(name) is EnvKind.PROD else "DEBUG"
+
+
+def api_log_group_name(name: str) -> str:
+    return f"/aws/lambda/{api_function_name(name)}"
+
+
+def mqtt_log_group_name(name: str) -> str:
+    return f"/ecs/{ecs_service_name(name)}"
+
+
+# Image references must pin a digest: a tag such as ``:latest`` or ``:pr-42`` can move between
+# the push and the task start, so an environment could run another branch's code.
+IMAGE_DIGEST_PATTERN = r"^[^\s@]+@sha256:[0-9a-f]{64}$"
+_IMAGE_DIGEST_RE = re.compile(IMAGE_DIGEST_PATTERN)
+# AWS Budgets (prod only): the monthly limit the team expects to stay under (plan: $50).
+DEFAULT_MONTHLY_BUDGET_USD = 50
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def template_parameters(
+    name: str,
+    *,
+    mqtt_image_uri: str,
+    yoto_client_id: str,
+    git_commit: str = "",
+    cloudfront: bool | None = None,
+    alarm_email: str = "",
+    monthly_budget_usd: int = DEFAULT_MONTHLY_BUDGET_USD,
+    network_stack: str = NETWORK_STACK_NAME,
+) -> dict[str, str]:
+    """Parameter overrides for ``sam deploy`` of ``infrastructure/template.yaml``.
+
+    Every per-environment setting reaches the template through here, so the template never
+    re-derives a setting from the environment name. Secrets are not parameters: the template
+    receives only the SSM parameter names (derived from ``Environment``).
+    """
+    settings = settings_for(name, cloudfront=cloudfront)
+    if settings.mqtt_enabled and not _IMAGE_DIGEST_RE.fullmatch(mqtt_image_uri):
+        raise ValueError(
+            f"The MQTT image {mqtt_image_uri!r} is not pinned by digest; "
+            "pass the repository@sha256:<digest> reference that publish-image returned."
+        )
+    if monthly_budget_usd <= 0:
+        raise ValueError("The monthly budget must be a positive number of US dollars.")
+    return {
+        "Environment": settings.name,
+        "EnableMqtt": _flag(settings.mqtt_enabled),
+        "EnableCloudFront": _flag(settings.cloudfront_enabled),
+        "EnableAlarms": _flag(settings.alarms_enabled),
+        "PointInTimeRecovery": _flag(settings.point_in_time_recovery),
+        "AudioVersioning": _flag(settings.audio_versioning),
+        "RetainData": _flag(settings.retain_data),
+        "MultiAz": _flag(settings.multi_az),
+        "LogRetentionDays": str(settings.log_retention_days),
+        "AudioExpiryDays": str(settings.audio_expiry_days or 0),
+        "LogLevel": log_level(name),
+        "MqttImageUri": mqtt_image_uri,
+        "MqttImageRepository": ECR_REPOSITORY,
+        "YotoClientId": yoto_client_id,
+        "GitCommit": git_commit,
+        "DeployScope": deploy_scope(name),
+        "NetworkStackName": network_stack,
+        "AlarmEmail": alarm_email,
+        "MonthlyBudgetUsd": str(monthly_budget_usd),
+    }
+
+
+def parameter_overrides(parameters: dict[str, str]) -> list[str]:
+    """``Key="Value"`` items for ``sam deploy --parameter-overrides`` (one argv item each).
+
+    sam rejects a bare ``Key=`` (an empty GitCommit or AlarmEmail), so every value is quoted.
+    """
+    items = []
+    for key, value in parameters.items():
+        if "\\" in value:
+            raise ValueError(f"The value of template parameter {key} contains a backslash.")
+        escaped = value.replace('"', '\\"')
+        items.append(f'{key}="{escaped}"')
+    return items
+
+
+# Packaged Lambda code and released templates live in one bucket per account and region, under
+# an ``<env>/`` prefix, so teardown can delete one environment's artifacts and rollback can
+# redeploy the last good release whose code is still there.
+def artifact_bucket_name(account_id: str, region: str) -> str:
+    return f"{PROJECT}-artifacts-{account_id}-{region}"
+
+
+def artifact_prefix(name: str) -> str:
+    return f"{validate_env(name)}/"
+
+
+# GitHub Actions deploys through three roles created once by infrastructure/bootstrap: one per
+# scope, where every pr-<N> environment shares the "preview" scope. Each role may only create
+# IAM roles that carry its scope's permissions boundary, so the roles an environment's stack
+# creates must set PermissionsBoundary to permissions_boundary_arn(env, ...).
+def deploy_scope(name: str) -> str:
+    kind = env_kind(name)
+    return "preview" if kind is EnvKind.PR else kind.value
+
+
+def deploy_role_name(name: str) -> str:
+    return f"{PROJECT}-deploy-{deploy_scope(name)}"
+
+
+def permissions_boundary_name(name: str) -> str:
+    return f"{PROJECT}-boundary-{deploy_scope(name)}"
+
+
+def permissions_boundary_arn(name: str, account_id: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account_id}:policy/{permissions_boundary_name(name)}"
