@@ -1,0 +1,583 @@
+"""The one-time AWS bootstrap: cfn-lint clean, names from environments.py, and deploy roles that
+only this repository can assume and that stay inside their scope (evaluated offline)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.github.conftest import BOOTSTRAP_TEMPLATE, REPO_ROOT
+from tests.support.iam_policy import (
+    Request,
+    Resolver,
+    arn_service,
+    is_allowed,
+    load_cfn_template,
+    policy_actions,
+    policy_size,
+    resource_types,
+)
+from yoto_smart_stream_ci import environments
+
+REPOSITORY = "earchibald/yoto-smart-stream"
+ACCOUNT = "123456789012"
+REGION = "eu-west-2"
+# The longest commercial region name: policy sizes grow with it.
+LONGEST_REGION = "ap-southeast-2"
+MANAGED_POLICY_LIMIT = 6144
+TRUST_POLICY_LIMIT = 2048
+OIDC_AUDIENCE = "sts.amazonaws.com"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_cfn_template(BOOTSTRAP_TEMPLATE)
+
+
+def _resolver(template: dict[str, Any], region: str = REGION) -> Resolver:
+    return Resolver(template, {"GitHubRepository": REPOSITORY}, ACCOUNT, region)
+
+
+def _role_logical_id(env: str) -> str:
+    return f"{environments.deploy_scope(env).capitalize()}DeployRole"
+
+
+def _role(template: dict[str, Any], env: str) -> dict[str, Any]:
+    return _resolver(template).resolve(template["Resources"][_role_logical_id(env)])
+
+
+def _statements(template: dict[str, Any], env: str) -> list[dict[str, Any]]:
+    """Every statement of the role's attached managed policies, resolved."""
+    resolver = _resolver(template)
+    logical_ids = [
+        ref["Ref"]
+        for ref in template["Resources"][_role_logical_id(env)]["Properties"]["ManagedPolicyArns"]
+    ]
+    statements: list[dict[str, Any]] = []
+    for logical_id in logical_ids:
+        document = resolver.resolve(template["Resources"][logical_id])["Properties"][
+            "PolicyDocument"
+        ]
+        statements += document["Statement"]
+    return statements
+
+
+def _env_resources(env: str) -> list[str]:
+    """ARNs of every resource an environment has, named as environments.py names them."""
+    arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
+    stack = environments.stack_name(env)
+    table = environments.table_name(env)
+    artifacts = environments.artifact_bucket_name(ACCOUNT, REGION)
+    buckets = [
+        environments.audio_bucket_name(env, ACCOUNT, REGION),
+        environments.dashboard_bucket_name(env, ACCOUNT, REGION),
+    ]
+    return [
+        arn.format("cloudformation", f"stack/{stack}/0a1b2c3d-0000-1111-2222-333344445555"),
+        arn.format("dynamodb", f"table/{table}"),
+        arn.format("dynamodb", f"table/{table}/index/by-player"),
+        *[f"arn:aws:s3:::{b}" for b in buckets],
+        *[f"arn:aws:s3:::{b}/audio/track.mp3" for b in buckets],
+        f"arn:aws:s3:::{artifacts}/{environments.artifact_prefix(env)}0123abcd",
+        arn.format("lambda", f"function:{environments.api_function_name(env)}"),
+        f"arn:aws:iam::{ACCOUNT}:role/{stack}-ApiFunctionRole-AB12CD34EF56",
+        f"arn:aws:iam::{ACCOUNT}:role/{stack}-MqttTaskRole-AB12CD34EF56",
+        arn.format("logs", f"log-group:{environments.api_log_group_name(env)}"),
+        arn.format("logs", f"log-group:{environments.mqtt_log_group_name(env)}:*"),
+        arn.format("ssm", f"parameter{environments.session_key_parameter(env)}"),
+        arn.format("ssm", f"parameter{environments.admin_password_parameter(env)}"),
+        arn.format("ssm", f"parameter{environments.ssm_prefix(env)}"),
+        arn.format("ecs", f"cluster/{environments.ecs_cluster_name(env)}"),
+        arn.format(
+            "ecs",
+            f"service/{environments.ecs_cluster_name(env)}/{environments.ecs_service_name(env)}",
+        ),
+        arn.format("ecs", f"task-definition/{environments.ecs_service_name(env)}:7"),
+    ]
+
+
+def _tagged_resources() -> list[str]:
+    """Resources with generated ids, recognised only by their Environment tag."""
+    return [
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-0123456789abcdef0",
+        f"arn:aws:apigateway:{REGION}::/apis/a1b2c3d4e5",
+        f"arn:aws:apigateway:{REGION}::/apis/a1b2c3d4e5/routes/r1",
+        f"arn:aws:cloudfront::{ACCOUNT}:distribution/E2ABCDEF123456",
+    ]
+
+
+# Actions IAM cannot scope to a resource (the Service Authorization Reference lists no resource
+# type for them), so no policy can point them at prod or away from it. Each is read-only, a
+# registry login, or harmless to a running environment; the policy comments say why.
+ACCOUNT_WIDE_ACTIONS = {
+    "cloudformation:ListStacks",
+    "cloudformation:ValidateTemplate",
+    "tag:GetResources",
+    "dynamodb:ListTables",
+    "s3:ListAllMyBuckets",
+    "logs:DescribeLogGroups",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeNetworkInterfaces",
+    "ecs:DescribeTaskDefinition",
+    "ecs:DeregisterTaskDefinition",
+    "ecr:GetAuthorizationToken",
+}
+# Only prod has CloudFront and an alarm e-mail subscription.
+PROD_ONLY_ACCOUNT_WIDE_ACTIONS = {
+    "cloudfront:CreateDistribution",
+    "cloudfront:CreateOriginAccessControl",
+    "sns:GetSubscriptionAttributes",
+    "sns:Unsubscribe",
+}
+
+
+def _concrete_actions(statements: list[dict[str, Any]]) -> list[str]:
+    """Every resource-level action the policy allows, service wildcards made concrete."""
+    destructive = {
+        "s3": ["s3:DeleteBucket", "s3:PutBucketPolicy", "s3:DeleteObject", "s3:GetObject"],
+        "dynamodb": ["dynamodb:DeleteTable", "dynamodb:Scan", "dynamodb:PutItem"],
+        "lambda": ["lambda:UpdateFunctionCode", "lambda:DeleteFunction", "lambda:InvokeFunction"],
+    }
+    actions: set[str] = set()
+    for action in policy_actions(statements):
+        service, _, name = action.partition(":")
+        actions |= set(destructive.get(service, [])) if name == "*" else {action}
+    return sorted(a for a in actions if resource_types(a))
+
+
+def _attempts(
+    actions: list[str], resources: list[str], contexts: list[dict[str, str]]
+) -> list[Request]:
+    """Every request of an action against a resource of its own service, in every context."""
+    return [
+        Request(action, resource, context)
+        for action, resource, context in product(actions, resources, contexts)
+        if action.split(":")[0] == arn_service(resource)
+    ]
+
+
+def _contexts(env: str, template: dict[str, Any]) -> list[dict[str, str]]:
+    """Request contexts an attacker controls, each naming ``env`` as the target."""
+    own_boundary = _resolver(template).ref("PreviewBoundary")
+    return [
+        {},
+        {"aws:ResourceTag/Environment": env},
+        {"aws:RequestTag/Environment": env},
+        {"iam:PermissionsBoundary": own_boundary},
+        {"iam:PassedToService": "lambda.amazonaws.com"},
+        {"s3:prefix": f"{env}/"},
+        {"ec2:CreateAction": "CreateSecurityGroup", "aws:RequestTag/Environment": env},
+    ]
+
+
+# ---------------------------------------------------------------------------- lint and names
+
+
+def test_cfn_lint_is_clean() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(BOOTSTRAP_TEMPLATE)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("env", ["prod", "dev", "pr-1", "pr-9999999"])
+def test_role_and_boundary_names_come_from_environments(template: dict[str, Any], env: str) -> None:
+    resolver = _resolver(template)
+    role = _role(template, env)
+    assert role["Properties"]["RoleName"] == environments.deploy_role_name(env)
+    boundary_id = f"{environments.deploy_scope(env).capitalize()}Boundary"
+    assert resolver.ref(boundary_id) == environments.permissions_boundary_arn(env, ACCOUNT)
+
+
+def test_artifact_bucket_and_image_repository_names_come_from_environments(
+    template: dict[str, Any],
+) -> None:
+    resolver = _resolver(template)
+    assert resolver.ref("ArtifactBucket") == environments.artifact_bucket_name(ACCOUNT, REGION)
+    assert resolver.ref("MqttRepository") == environments.ECR_REPOSITORY
+
+
+def test_image_lifecycle_expires_untagged_and_preview_images_only(template: dict[str, Any]) -> None:
+    text = template["Resources"]["MqttRepository"]["Properties"]["LifecyclePolicy"]
+    rules = json.loads(text["LifecyclePolicyText"])["rules"]
+    selections = [r["selection"] for r in rules if r["action"]["type"] == "expire"]
+    assert {"tagStatus": "untagged"}.items() <= selections[0].items()
+    prefixes = {p for s in selections for p in s.get("tagPrefixList", [])}
+    assert "pr-" in prefixes
+    prod_tag = environments.image_tag("prod", "0123456789abcdef")
+    assert not any(prod_tag.startswith(p) for p in prefixes), "a prod image could expire"
+
+
+@pytest.mark.parametrize("region", [REGION, LONGEST_REGION])
+def test_every_policy_fits_iam_size_limits(template: dict[str, Any], region: str) -> None:
+    resolver = _resolver(template, region)
+    for logical_id, resource in template["Resources"].items():
+        resolved = resolver.resolve(resource)
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            size = policy_size(resolved["Properties"]["PolicyDocument"])
+            assert size <= MANAGED_POLICY_LIMIT, (logical_id, size)
+        if resource["Type"] == "AWS::IAM::Role":
+            size = policy_size(resolved["Properties"]["AssumeRolePolicyDocument"])
+            assert size <= TRUST_POLICY_LIMIT, (logical_id, size)
+
+
+def test_every_wildcard_carries_a_written_reason(template: dict[str, Any]) -> None:
+    """A statement whose resource is "*", or an id space not named after the project, or whose
+    action is a service wildcard, must have a comment right above it saying why."""
+    lines = BOOTSTRAP_TEMPLATE.read_text().splitlines()
+    reasons = {
+        line.split("- Sid: ")[1]: lines[index - 1].strip().startswith("#")
+        for index, line in enumerate(lines)
+        if "- Sid: " in line
+    }
+    resolver = _resolver(template)
+    unexplained = []
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::ManagedPolicy":
+            continue
+        for statement in resolver.resolve(resource)["Properties"]["PolicyDocument"]["Statement"]:
+            resources = (
+                statement["Resource"]
+                if isinstance(statement["Resource"], list)
+                else [statement["Resource"]]
+            )
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            wild = any(a.endswith("*") for a in actions) or any(
+                "*" in r and "yoto-smart-stream" not in r for r in resources
+            )
+            if wild and not reasons[statement["Sid"]]:
+                unexplained.append(statement["Sid"])
+    assert unexplained == []
+
+
+# ------------------------------------------------------------------------------ who may assume
+
+
+def oidc_subject(
+    *, repository: str, ref: str, event: str = "push", environment: str | None = None
+) -> str:
+    """GitHub's subject claim under the template README step 2 sets: [repo, context, ref]."""
+    if environment:
+        context = f"environment:{environment}"
+    elif event == "pull_request":
+        context = "pull_request"
+    else:
+        context = f"ref:{ref}"
+    return f"repo:{repository}:{context}:ref:{ref}"
+
+
+PROD_ON_MAIN = oidc_subject(repository=REPOSITORY, ref="refs/heads/main", environment="production")
+DEV_PUSH = oidc_subject(repository=REPOSITORY, ref="refs/heads/develop")
+PR_EVENT = oidc_subject(repository=REPOSITORY, ref="refs/pull/42/merge", event="pull_request")
+MAIN_SCHEDULE = oidc_subject(repository=REPOSITORY, ref="refs/heads/main")
+SUBJECTS = {
+    "prod job on main": PROD_ON_MAIN,
+    "prod environment from a feature branch": oidc_subject(
+        repository=REPOSITORY, ref="refs/heads/feature", environment="production"
+    ),
+    "production environment from develop": oidc_subject(
+        repository=REPOSITORY, ref="refs/heads/develop", environment="production"
+    ),
+    "push to develop": DEV_PUSH,
+    "pull_request": PR_EVENT,
+    "scheduled run on main": MAIN_SCHEDULE,
+    "push to a feature branch": oidc_subject(repository=REPOSITORY, ref="refs/heads/feature"),
+    "another repository's prod job": oidc_subject(
+        repository="mallory/yoto-smart-stream", ref="refs/heads/main", environment="production"
+    ),
+    "a look-alike repository's PR": oidc_subject(
+        repository=f"{REPOSITORY}-fork", ref="refs/pull/1/merge", event="pull_request"
+    ),
+    "another repository's PR": oidc_subject(
+        repository="mallory/yoto-smart-stream", ref="refs/pull/1/merge", event="pull_request"
+    ),
+    "an environment named like a branch": oidc_subject(
+        repository=REPOSITORY, ref="refs/heads/main", environment="develop"
+    ),
+}
+MAY_ASSUME = {
+    "prod": {"prod job on main"},
+    "dev": {"push to develop"},
+    "pr-1": {"pull_request", "scheduled run on main"},
+}
+
+
+@pytest.mark.parametrize(("env", "who"), list(product(MAY_ASSUME, SUBJECTS)))
+def test_only_the_right_job_of_this_repository_assumes_each_role(
+    template: dict[str, Any], env: str, who: str
+) -> None:
+    trust = _role(template, env)["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    request = Request(
+        "sts:AssumeRoleWithWebIdentity",
+        f"arn:aws:iam::{ACCOUNT}:role/{environments.deploy_role_name(env)}",
+        {
+            "token.actions.githubusercontent.com:aud": OIDC_AUDIENCE,
+            "token.actions.githubusercontent.com:sub": SUBJECTS[who],
+        },
+    )
+    assert is_allowed(trust, request) is (who in MAY_ASSUME[env])
+
+
+@pytest.mark.parametrize("env", list(MAY_ASSUME))
+def test_a_token_for_another_audience_is_refused(template: dict[str, Any], env: str) -> None:
+    trust = _role(template, env)["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    subject = next(iter(SUBJECTS[w] for w in MAY_ASSUME[env]))
+    request = Request(
+        "sts:AssumeRoleWithWebIdentity",
+        "*",
+        {
+            "token.actions.githubusercontent.com:aud": "https://github.com/earchibald",
+            "token.actions.githubusercontent.com:sub": subject,
+        },
+    )
+    assert not is_allowed(trust, request)
+
+
+def test_roles_trust_only_the_github_oidc_provider(template: dict[str, Any]) -> None:
+    provider = _resolver(template).ref("GitHubOidcProvider")
+    for env in MAY_ASSUME:
+        (statement,) = _role(template, env)["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Federated": provider}
+        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+
+
+# --------------------------------------------------------------------- what each role may do
+
+
+@pytest.mark.parametrize("victim", ["prod", "dev"])
+def test_the_preview_role_cannot_act_on_prod_or_dev(template: dict[str, Any], victim: str) -> None:
+    statements = _statements(template, "pr-1")
+    attempts = _attempts(
+        _concrete_actions(statements),
+        _env_resources(victim) + _tagged_resources(),
+        _contexts(victim, template),
+    )
+    assert [a for a in attempts if is_allowed(statements, a)] == []
+    assert len(attempts) > 1000  # the check covers the whole policy
+
+
+@pytest.mark.parametrize("env", ["prod", "dev", "pr-1"])
+def test_account_wide_actions_are_only_the_listed_harmless_ones(
+    template: dict[str, Any], env: str
+) -> None:
+    actions = policy_actions(_statements(template, env))
+    assert all(resource_types(a) is not None for a in actions if not a.endswith("*")), (
+        "an action unknown to the Service Authorization Reference"
+    )
+    expected = ACCOUNT_WIDE_ACTIONS | (PROD_ONLY_ACCOUNT_WIDE_ACTIONS if env == "prod" else set())
+    assert {a for a in actions if resource_types(a) == []} == expected
+
+
+@pytest.mark.parametrize("env", ["prod", "dev", "pr-1"])
+def test_no_allow_names_a_resource_its_action_cannot_be_scoped_to(
+    template: dict[str, Any], env: str
+) -> None:
+    """Such a statement would silently grant nothing and break a real deploy."""
+    dead = [
+        (statement["Sid"], action)
+        for statement in _statements(template, env)
+        if statement["Effect"] == "Allow" and statement["Resource"] != "*"
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        if not action.endswith("*") and resource_types(action) == []
+    ]
+    assert dead == []
+
+
+def test_the_preview_role_cannot_touch_deploy_roles_boundaries_or_delete_images(
+    template: dict[str, Any],
+) -> None:
+    statements = _statements(template, "pr-1")
+    resolver = _resolver(template)
+    repository = resolver.attribute("MqttRepository", "Arn")
+    for scope_env in ("prod", "dev", "pr-1"):
+        for action in ("iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:DeleteRole"):
+            role = f"arn:aws:iam::{ACCOUNT}:role/{environments.deploy_role_name(scope_env)}"
+            assert not is_allowed(statements, Request(action, role))
+        boundary = environments.permissions_boundary_arn(scope_env, ACCOUNT)
+        assert not is_allowed(statements, Request("iam:CreatePolicyVersion", boundary))
+    assert not is_allowed(statements, Request("ecr:BatchDeleteImage", repository))
+    assert is_allowed(statements, Request("ecr:PutImage", repository))
+
+
+def test_the_preview_role_can_run_a_whole_preview(template: dict[str, Any]) -> None:
+    """The positive control: the same evaluator allows the preview's own resources."""
+    statements = _statements(template, "pr-1")
+    env = "pr-42"
+    resources = dict(
+        zip(
+            [
+                "stack",
+                "table",
+                "index",
+                "audio",
+                "web",
+                "audio_object",
+                "web_object",
+                "artifact",
+                "function",
+                "api_role",
+                "task_role",
+                "api_logs",
+                "mqtt_logs",
+                "session_key",
+                "admin_password",
+                "parameters",
+                "cluster",
+                "service",
+                "task_definition",
+            ],
+            _env_resources(env),
+            strict=True,
+        )
+    )
+    boundary = _resolver(template).ref("PreviewBoundary")
+    tagged = {"aws:ResourceTag/Environment": env}
+    expected_allowed = [
+        Request("cloudformation:CreateChangeSet", resources["stack"]),
+        Request("cloudformation:DeleteStack", resources["stack"]),
+        Request("s3:PutObject", resources["artifact"]),
+        Request("s3:DeleteBucket", resources["audio"]),
+        Request("s3:PutObject", resources["web_object"]),
+        Request("dynamodb:DeleteTable", resources["table"]),
+        Request("lambda:UpdateFunctionCode", resources["function"]),
+        Request("iam:CreateRole", resources["api_role"], {"iam:PermissionsBoundary": boundary}),
+        Request(
+            "iam:PassRole",
+            resources["task_role"],
+            {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
+        ),
+        Request("logs:CreateLogGroup", resources["api_logs"]),
+        Request("ssm:PutParameter", resources["session_key"]),
+        Request("ssm:GetParametersByPath", resources["parameters"]),
+        Request("ecs:CreateService", resources["service"]),
+        Request("ecs:DeleteCluster", resources["cluster"]),
+        Request("ec2:DeleteSecurityGroup", _tagged_resources()[0], tagged),
+        Request("apigateway:DELETE", _tagged_resources()[1], tagged),
+        Request(
+            "apigateway:POST",
+            f"arn:aws:apigateway:{REGION}::/apis",
+            {"aws:RequestTag/Environment": env},
+        ),
+        Request("cloudformation:ListStacks", "*"),
+    ]
+    refused = [r for r in expected_allowed if not is_allowed(statements, r)]
+    assert refused == []
+    # ...but never a role outside the boundary, nor CloudFront, nor an untagged generated id.
+    assert not is_allowed(statements, Request("iam:CreateRole", resources["api_role"]))
+    assert not is_allowed(
+        statements,
+        Request(
+            "iam:CreateRole",
+            resources["api_role"],
+            {"iam:PermissionsBoundary": environments.permissions_boundary_arn("prod", ACCOUNT)},
+        ),
+    )
+    assert not is_allowed(statements, Request("cloudfront:CreateDistribution", "*"))
+    assert not is_allowed(statements, Request("apigateway:DELETE", _tagged_resources()[1]))
+
+
+def test_the_prod_role_can_deploy_prod_but_no_preview(template: dict[str, Any]) -> None:
+    statements = _statements(template, "prod")
+    prod_stack, *_ = _env_resources("prod")
+    preview_stack, *_ = _env_resources("pr-7")
+    assert is_allowed(statements, Request("cloudformation:ExecuteChangeSet", prod_stack))
+    assert is_allowed(statements, Request("cloudfront:CreateInvalidation", _tagged_resources()[3]))
+    assert not is_allowed(statements, Request("cloudformation:DeleteStack", preview_stack))
+
+
+def test_the_dev_role_cannot_act_on_prod(template: dict[str, Any]) -> None:
+    statements = _statements(template, "dev")
+    attempts = _attempts(
+        _concrete_actions(statements),
+        _env_resources("prod") + _tagged_resources(),
+        _contexts("prod", template),
+    )
+    assert [a for a in attempts if is_allowed(statements, a)] == []
+
+
+def test_boundaries_keep_stack_roles_inside_their_environment(template: dict[str, Any]) -> None:
+    resolver = _resolver(template)
+    boundary = resolver.resolve(template["Resources"]["PreviewBoundary"])["Properties"][
+        "PolicyDocument"
+    ]["Statement"]
+    own, prod = _env_resources("pr-42"), _env_resources("prod")
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{environments.table_name('pr-42')}"
+    key = environments.session_key_parameter("pr-42")
+    assert table in own
+    assert is_allowed(boundary, Request("dynamodb:PutItem", table))
+    parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{key}"
+    assert parameter in own
+    assert is_allowed(boundary, Request("ssm:GetParameter", parameter))
+    for action in ("dynamodb:PutItem", "s3:GetObject", "ssm:GetParameter", "iam:CreateRole"):
+        assert not [r for r in prod if is_allowed(boundary, Request(action, r))]
+
+
+# ------------------------------------------------------------------------------------ README
+
+
+def _code_blocks(markdown: str) -> list[str]:
+    return [textwrap.dedent(b) for b in re.findall(r"```sh\n(.*?)```", markdown, re.S)]
+
+
+def _github_section() -> str:
+    readme = (REPO_ROOT / "README.md").read_text()
+    return readme.split("<!-- BEGIN section:github -->")[1].split("<!-- END section:github -->")[0]
+
+
+def test_the_documented_commands_use_the_real_names_and_agree() -> None:
+    bootstrap_readme = (BOOTSTRAP_TEMPLATE.parent / "README.md").read_text()
+    walkthrough = "\n".join(_code_blocks(_github_section()))
+    for block in _code_blocks(bootstrap_readme):
+        assert block in walkthrough  # the same commands, word for word
+    assert f"--stack-name {environments.NETWORK_STACK_NAME}" in walkthrough
+    assert (REPO_ROOT / "infrastructure" / "network" / "template.yaml").is_file()
+    assert "--template-file infrastructure/network/template.yaml" in walkthrough
+    assert "--template-file infrastructure/bootstrap/template.yaml" in walkthrough
+    assert "--capabilities CAPABILITY_NAMED_IAM" in walkthrough
+    assert re.search(
+        r"include_claim_keys\[\]=repo.*include_claim_keys\[\]=context.*include_claim_keys\[\]=ref",
+        walkthrough,
+        re.S,
+    )
+    outputs = set(re.findall(r"output (\w+)\)", walkthrough))
+    assert outputs == {"ProdDeployRoleArn", "DevDeployRoleArn", "PreviewDeployRoleArn"}
+    template = load_cfn_template(BOOTSTRAP_TEMPLATE)
+    assert outputs <= set(template["Outputs"])
+
+
+def test_the_walkthrough_sets_exactly_the_variables_the_workflows_read() -> None:
+    read = set()
+    for path in (REPO_ROOT / ".github" / "workflows").glob("*.yml"):
+        read |= set(re.findall(r"vars\.(\w+)", path.read_text()))
+    documented = set(re.findall(r"gh variable set (\w+)", _github_section()))
+    assert (
+        documented
+        == read
+        == {
+            "AWS_REGION",
+            "AWS_PROD_ROLE_ARN",
+            "AWS_DEV_ROLE_ARN",
+            "AWS_PREVIEW_ROLE_ARN",
+        }
+    )
+    assert "gh secret set" not in _github_section()

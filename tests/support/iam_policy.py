@@ -1,0 +1,240 @@
+"""An offline IAM policy evaluator and a small CloudFormation resolver for policy documents.
+
+moto neither simulates principal policies nor evaluates conditions, so the bootstrap tests use
+this instead. It implements the parts of IAM's evaluation logic our policies use:
+
+- an explicit Deny wins over any Allow; no matching Allow means an implicit deny;
+- ``Action`` / ``NotAction`` matching, case-insensitive, with ``*`` and ``?`` wildcards;
+- ``Resource`` matching per ARN segment (partition, service, region, account never match across
+  ``:``), with ``*`` spanning anything, ``/`` and ``:`` included, inside the resource part;
+- the condition operators StringEquals, StringNotEquals, StringLike, StringNotLike, Bool and
+  ArnLike/ArnEquals, each key ANDed, each value list ORed, a missing key failing the test
+  (as IAM does for operators without ``IfExists``).
+
+Unknown operators raise, so a policy that grows a new operator cannot silently pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode
+
+
+@dataclass(frozen=True)
+class Request:
+    action: str
+    resource: str
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+@cache
+def _glob(pattern: str, case_sensitive: bool) -> re.Pattern[str]:
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.compile(f"^{regex}$", 0 if case_sensitive else re.IGNORECASE)
+
+
+def glob_match(pattern: str, value: str, *, case_sensitive: bool = True) -> bool:
+    return bool(_glob(pattern, case_sensitive).match(value))
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    return glob_match(pattern, action, case_sensitive=False)
+
+
+def resource_matches(pattern: str, arn: str) -> bool:
+    if pattern == "*":
+        return True
+    pattern_parts = pattern.split(":", 5)
+    arn_parts = arn.split(":", 5)
+    if len(pattern_parts) != 6 or len(arn_parts) != 6:
+        return False
+    return all(glob_match(p, a) for p, a in zip(pattern_parts, arn_parts, strict=True))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _condition_holds(operator: str, key: str, expected: Any, context: Mapping[str, str]) -> bool:
+    if key not in context:
+        return operator in {"StringNotEquals", "StringNotLike"}
+    actual = context[key]
+    values = [str(v) for v in _as_list(expected)]
+    if operator == "StringEquals":
+        return actual in values
+    if operator == "StringNotEquals":
+        return actual not in values
+    if operator in {"StringLike", "ArnLike", "ArnEquals"}:
+        return any(glob_match(v, actual) for v in values)
+    if operator == "StringNotLike":
+        return not any(glob_match(v, actual) for v in values)
+    if operator == "Bool":
+        return actual.lower() in {v.lower() for v in values}
+    raise NotImplementedError(f"condition operator {operator} is not modelled by this evaluator")
+
+
+def statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
+    if "Action" in statement:
+        if not any(action_matches(a, request.action) for a in _as_list(statement["Action"])):
+            return False
+    elif any(action_matches(a, request.action) for a in _as_list(statement["NotAction"])):
+        return False
+    resources = _as_list(statement.get("Resource", "*"))
+    if not any(resource_matches(r, request.resource) for r in resources):
+        return False
+    for operator, pairs in (statement.get("Condition") or {}).items():
+        for key, expected in pairs.items():
+            if not _condition_holds(operator, key, expected, request.context):
+                return False
+    return True
+
+
+def is_allowed(statements: Iterable[Mapping[str, Any]], request: Request) -> bool:
+    applicable = [s for s in statements if statement_applies(s, request)]
+    if any(s["Effect"] == "Deny" for s in applicable):
+        return False
+    return any(s["Effect"] == "Allow" for s in applicable)
+
+
+@cache
+def _service_reference() -> dict[str, Any]:
+    """The Service Authorization Reference as cfn-lint ships it (actions -> resource types)."""
+    text = resources.files("cfnlint").joinpath("data/AdditionalSpecs/Policies.json").read_text()
+    return json.loads(text)
+
+
+def resource_types(action: str) -> list[str] | None:
+    """The resource types ``action`` can be scoped to; [] if only "*"; None if unknown."""
+    service, _, name = action.lower().partition(":")
+    known = _service_reference().get(service, {}).get("Actions", {})
+    if name not in known:
+        return None
+    return list(known[name].get("Resources", []))
+
+
+def arn_service(arn: str) -> str:
+    return arn.split(":", 3)[2] if arn.startswith("arn:") else ""
+
+
+def policy_actions(statements: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Every action an Allow statement names (wildcards included as written)."""
+    return {a for s in statements if s["Effect"] == "Allow" for a in _as_list(s.get("Action", []))}
+
+
+# ------------------------------------------------------------------ CloudFormation resolving
+
+
+@dataclass
+class Resolver:
+    """Resolves the intrinsics the bootstrap template uses, for one account and region."""
+
+    template: Mapping[str, Any]
+    parameters: Mapping[str, str]
+    account: str
+    region: str
+    partition: str = "aws"
+
+    def physical(self, logical_id: str) -> str:
+        resource = self.template["Resources"][logical_id]
+        props = resource.get("Properties", {})
+        kind = resource["Type"]
+        if kind == "AWS::IAM::OIDCProvider":
+            return (
+                f"arn:{self.partition}:iam::{self.account}:oidc-provider/"
+                "token.actions.githubusercontent.com"
+            )
+        if kind == "AWS::IAM::ManagedPolicy":
+            name = self.resolve(props["ManagedPolicyName"])
+            return f"arn:{self.partition}:iam::{self.account}:policy/{name}"
+        if kind == "AWS::S3::Bucket":
+            return str(self.resolve(props["BucketName"]))
+        if kind == "AWS::ECR::Repository":
+            return str(self.resolve(props["RepositoryName"]))
+        if kind == "AWS::IAM::Role":
+            return str(self.resolve(props["RoleName"]))
+        raise NotImplementedError(f"Ref to {kind}")
+
+    def attribute(self, logical_id: str, attribute: str) -> str:
+        kind = self.template["Resources"][logical_id]["Type"]
+        name = self.physical(logical_id)
+        if (kind, attribute) == ("AWS::S3::Bucket", "Arn"):
+            return f"arn:{self.partition}:s3:::{name}"
+        if (kind, attribute) == ("AWS::ECR::Repository", "Arn"):
+            return f"arn:{self.partition}:ecr:{self.region}:{self.account}:repository/{name}"
+        if (kind, attribute) == ("AWS::IAM::Role", "Arn"):
+            return f"arn:{self.partition}:iam::{self.account}:role/{name}"
+        raise NotImplementedError(f"GetAtt {logical_id}.{attribute}")
+
+    def ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::AccountId": self.account,
+            "AWS::Region": self.region,
+            "AWS::Partition": self.partition,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.template.get("Parameters", {}):
+            return str(self.template["Parameters"][name].get("Default", ""))
+        return self.physical(name)
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.template["Conditions"][name]))
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self.resolve(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, value), *_ = node.items()
+            if key == "Ref":
+                return self.ref(value)
+            if key == "Fn::GetAtt":
+                logical, attribute = value if isinstance(value, list) else value.split(".", 1)
+                return self.attribute(logical, attribute)
+            if key == "Fn::Sub":
+                text, variables = (value, {}) if isinstance(value, str) else value
+                return self._sub(text, {k: self.resolve(v) for k, v in variables.items()})
+            if key == "Fn::If":
+                name, when_true, when_false = value
+                return self.resolve(when_true if self.condition(name) else when_false)
+            if key == "Fn::Equals":
+                left, right = self.resolve(value)
+                return left == right
+        return {k: self.resolve(v) for k, v in node.items()}
+
+    def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(variables[name])
+            if "." in name:
+                logical, attribute = name.split(".", 1)
+                return self.attribute(logical, attribute)
+            return self.ref(name)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+
+def load_cfn_template(path: Path) -> dict[str, Any]:
+    template, problems = decode(str(path))
+    if problems or template is None:
+        raise ValueError(f"{path} could not be parsed: {problems}")
+    # Plain dicts and lists (cfn-lint's node classes carry line marks we do not need).
+    return json.loads(json.dumps(template))
+
+
+def policy_size(document: Mapping[str, Any]) -> int:
+    """Characters IAM counts against its size quotas: the JSON without whitespace."""
+    return len(re.sub(r"\s+", "", json.dumps(document, separators=(",", ":"))))
