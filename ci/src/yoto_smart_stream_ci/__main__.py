@@ -1,0 +1,5 @@
+import sys
+
+from yoto_smart_stream_ci.cli import main
+
+sys.exit(main())

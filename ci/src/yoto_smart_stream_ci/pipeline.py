@@ -1,0 +1,265 @@
+"""The AWS-facing commands, end to end: what ``python -m yoto_smart_stream_ci`` runs.
+
+The Dagger functions run exactly these inside a container (with secrets as environment
+variables and, without credentials, a moto service bound as the endpoint); the host
+end-to-end test runs them against a moto server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from yoto_smart_stream_ci import deploy, environments, release, sam, smoke, stale, teardown
+from yoto_smart_stream_ci.aws import AwsTarget, announce
+
+
+@dataclass
+class DeployRequest:
+    env: str
+    build_dir: Path
+    image_uri: str
+    commit: str = ""
+    yoto_client_id: str = ""
+    cloudfront: bool | None = None
+    dashboard_dir: Path | None = None
+    admin_password: str | None = None
+    github_token: str | None = None
+    github_repository: str = ""
+    gate_seconds: dict[str, float] = field(default_factory=dict)
+    network_template: Path = sam.NETWORK_TEMPLATE
+
+
+@dataclass
+class DeployOutcome:
+    ok: bool
+    summary: str
+    rolled_back: bool = False
+
+
+def _smoke(target: AwsTarget, env: str, admin_password: str | None) -> smoke.SmokeReport:
+    password = admin_password or deploy.read_admin_password(target, env)
+    with deploy.serving_api(target, env) as url:
+        return smoke.run_smoke(url, admin_username="admin", admin_password=password)
+
+
+def run_deploy(target: AwsTarget, request: DeployRequest) -> DeployOutcome:
+    env = environments.validate_env(request.env)
+    announce(target)
+    started = time.monotonic()
+    timer = deploy.Timer(dict(request.gate_seconds))
+    parameters = environments.template_parameters(
+        env,
+        mqtt_image_uri=request.image_uri,
+        yoto_client_id=request.yoto_client_id,
+        git_commit=request.commit,
+        cloudfront=request.cloudfront,
+    )
+    with tempfile.TemporaryDirectory(prefix=f"deploy-{env}-") as tmp:
+        workdir = Path(tmp)
+        with timer.step("network"):
+            print(deploy.ensure_network_stack(target, request.network_template), flush=True)
+        with timer.step("secrets"):
+            deploy.ensure_secrets(target, env, request.admin_password)
+        with timer.step("sam package"):
+            packaged = deploy.package(target, env, request.build_dir, workdir)
+        with timer.step("stack deploy"):
+            deployed = deploy.deploy_stack(target, env, packaged, parameters)
+        dashboard = "no dashboard directory given"
+        if request.dashboard_dir is not None:
+            with timer.step("dashboard sync"):
+                dashboard = deploy.sync_dashboard(target, env, request.dashboard_dir)
+        with timer.step("smoke test"):
+            report = _smoke(target, env, request.admin_password)
+        print(report.render(), flush=True)
+
+        rolled_back = False
+        rollback_note = ""
+        if report.ok:
+            release.record_last_good(
+                target,
+                env,
+                packaged,
+                parameters,
+                commit=request.commit,
+                image_uri=request.image_uri,
+            )
+        elif release.rolls_back(env):
+            with timer.step("rollback"):
+                rollback_note = _roll_back(target, env, workdir)
+            rolled_back = True
+
+    lines = [
+        f"Deploy summary ({'EMULATED AWS ACCOUNT' if target.emulated else 'AWS'}):",
+        f"  environment : {env}",
+        f"  stack       : {deployed.stack} ({deployed.status})",
+        f"  ApiUrl      : {deployed.outputs.get('ApiUrl', '(not created in the emulator: served locally)')}",
+        f"  DashboardUrl: {deployed.outputs.get('DashboardUrl', '(not created in the emulator)')}",
+        f"  image       : {request.image_uri}",
+        f"  dashboard   : {dashboard}",
+        f"  smoke test  : {'passed' if report.ok else 'FAILED'}",
+    ]
+    if deployed.resource_report is not None:
+        lines.append("  resources   :")
+        lines += [f"  {line}" for line in deployed.resource_report.lines()]
+        if deployed.dropped_outputs:
+            lines.append(
+                "  outputs not available in the emulator: " + ", ".join(deployed.dropped_outputs)
+            )
+    if rollback_note:
+        lines.append(f"  rollback    : {rollback_note}")
+    lines.append("  durations   : " + ", ".join(f"{k} {v:.1f}s" for k, v in timer.steps.items()))
+    lines.append(f"  total       : {time.monotonic() - started:.1f}s")
+    summary = "\n".join(lines)
+    print(summary, flush=True)
+
+    if request.github_token and environments.env_kind(env) is environments.EnvKind.PR:
+        _comment_deployed(request, deployed, report.ok, report.render())
+    return DeployOutcome(ok=report.ok, summary=summary, rolled_back=rolled_back)
+
+
+def _roll_back(target: AwsTarget, env: str, workdir: Path) -> str:
+    previous = release.last_good(target, env)
+    if previous is None:
+        return "no last good release recorded for this env; nothing to roll back to"
+    template = release.fetch_template(target, previous, workdir)
+    deploy.deploy_stack(target, env, template, previous.parameters)
+    again = _smoke(target, env, None)
+    print(again.render(), flush=True)
+    verdict = "passes" if again.ok else "ALSO FAILS"
+    return (
+        f"rolled back to the last good release (commit {previous.commit or 'unknown'}, "
+        f"image {previous.image_uri}); its smoke test {verdict}"
+    )
+
+
+def _github_api() -> str:
+    # GitHub Actions sets GITHUB_API_URL (GitHub Enterprise has its own); tests use a fake.
+    from yoto_smart_stream_ci import github_comments
+
+    return os.environ.get("GITHUB_API_URL", github_comments.GITHUB_API)
+
+
+def _comment_deployed(
+    request: DeployRequest, deployed: deploy.DeployedStack, ok: bool, smoke_summary: str
+) -> None:
+    from yoto_smart_stream_ci import github_comments
+
+    number = environments.pr_number(request.env)
+    if number is None or not request.github_token:
+        return
+    body = github_comments.render_deployed_comment(
+        env=request.env,
+        api_url=deployed.outputs.get("ApiUrl", ""),
+        dashboard_url=deployed.outputs.get("DashboardUrl", ""),
+        commit=request.commit,
+        smoke_passed=ok,
+        smoke_summary=smoke_summary,
+    )
+    github_comments.upsert_pr_comment(
+        _github_api(), request.github_token, request.github_repository, number, body
+    )
+
+
+def run_smoke(
+    target: AwsTarget, *, env: str | None, url: str | None, admin_password: str | None
+) -> smoke.SmokeReport:
+    if (env is None) == (url is None):
+        raise ValueError("Pass exactly one of --env or --url.")
+    if url is not None:
+        report = smoke.run_smoke(url, admin_username="admin", admin_password=admin_password)
+    else:
+        environments.validate_env(env)
+        announce(target)
+        report = _smoke(target, str(env), admin_password)
+    print(report.render(), flush=True)
+    return report
+
+
+def run_plan(target: AwsTarget, request: DeployRequest) -> str:
+    env = environments.validate_env(request.env)
+    announce(target)
+    parameters = environments.template_parameters(
+        env,
+        mqtt_image_uri=request.image_uri,
+        yoto_client_id=request.yoto_client_id,
+        git_commit=request.commit,
+        cloudfront=request.cloudfront,
+    )
+    with tempfile.TemporaryDirectory(prefix=f"plan-{env}-") as tmp:
+        packaged = deploy.package(target, env, request.build_dir, Path(tmp))
+        text = deploy.describe_changes(target, env, packaged, parameters)
+    print(text, flush=True)
+    return text
+
+
+def run_teardown(
+    target: AwsTarget,
+    env: str,
+    *,
+    force: bool = False,
+    github_token: str | None = None,
+    github_repository: str = "",
+    reason: str = "the pull request was closed",
+) -> teardown.TeardownReport:
+    teardown.check_allowed(env, force=force)
+    announce(target)
+    report = teardown.teardown(target, env, force=force)
+    print(report.render(), flush=True)
+    number = environments.pr_number(env)
+    if github_token and number is not None and report.stack_existed:
+        from yoto_smart_stream_ci import github_comments
+
+        github_comments.upsert_pr_comment(
+            _github_api(),
+            github_token,
+            github_repository,
+            number,
+            github_comments.render_torn_down_comment(env=env, reason=reason),
+        )
+    return report
+
+
+def run_cleanup_stale(
+    target: AwsTarget,
+    *,
+    max_age_hours: float,
+    github_token: str | None = None,
+    github_repository: str = "",
+    now: datetime | None = None,
+) -> list[teardown.TeardownReport]:
+    announce(target)
+    cfn = target.client("cloudformation")
+    summaries = [
+        s for page in cfn.get_paginator("list_stacks").paginate() for s in page["StackSummaries"]
+    ]
+    lookup = (
+        stale.github_pr_state(github_token, github_repository, api_base=_github_api())
+        if github_token
+        else None
+    )
+    candidates = stale.stale_envs(
+        stale.pr_stacks(summaries),
+        now=now or datetime.now(UTC),
+        max_age=timedelta(hours=max_age_hours),
+        pr_is_open=lookup,
+    )
+    if not candidates:
+        print(f"No stale pr-* environments (limit {max_age_hours:g} h).", flush=True)
+    reports = []
+    for candidate in candidates:
+        print(f"Tearing down {candidate.env}: {candidate.reason}", flush=True)
+        reports.append(
+            run_teardown(
+                target,
+                candidate.env,
+                github_token=github_token,
+                github_repository=github_repository,
+                reason=f"it was stale: {candidate.reason}",
+            )
+        )
+    return reports

@@ -1,0 +1,81 @@
+"""Last-good releases and rollback.
+
+Mechanism (chosen over SAM ``DeploymentPreference``/CodeDeploy, which shifts Lambda traffic
+only and knows nothing about the table, buckets, ECS task or dashboard): after a deploy passes
+its smoke test, the pipeline records the packaged template and its parameters as the env's
+last good release in the artifact bucket. The packaged template points at content-addressed
+code zips that stay in the bucket, so redeploying it restores exactly that release. A failed
+smoke test on ``prod``/``dev`` redeploys the record, smoke-tests it again and still exits
+non-zero: the broken change must not look green.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from yoto_smart_stream_ci import environments
+from yoto_smart_stream_ci.aws import AwsTarget
+
+ROLLBACK_KINDS = (environments.EnvKind.PROD, environments.EnvKind.DEV)
+
+
+@dataclass(frozen=True)
+class Release:
+    env: str
+    commit: str
+    image_uri: str
+    parameters: dict[str, str]
+    template_key: str
+    recorded_at: float
+
+
+def _record_key(env: str) -> str:
+    return f"{environments.artifact_prefix(env)}releases/last-good.json"
+
+
+def rolls_back(env: str) -> bool:
+    return environments.env_kind(env) in ROLLBACK_KINDS
+
+
+def record_last_good(
+    target: AwsTarget,
+    env: str,
+    packaged: Path,
+    parameters: dict[str, str],
+    *,
+    commit: str,
+    image_uri: str,
+) -> Release:
+    s3 = target.client("s3")
+    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    stamp = f"{int(time.time())}-{commit[:12] or 'local'}"
+    template_key = f"{environments.artifact_prefix(env)}releases/{stamp}.template.yaml"
+    s3.put_object(Bucket=bucket, Key=template_key, Body=packaged.read_bytes())
+    release = Release(env, commit, image_uri, dict(parameters), template_key, time.time())
+    s3.put_object(
+        Bucket=bucket,
+        Key=_record_key(env),
+        Body=json.dumps(asdict(release)).encode(),
+        ContentType="application/json",
+    )
+    return release
+
+
+def last_good(target: AwsTarget, env: str) -> Release | None:
+    s3 = target.client("s3")
+    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=_record_key(env))["Body"].read()
+    except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):
+        return None
+    return Release(**json.loads(body))
+
+
+def fetch_template(target: AwsTarget, release: Release, workdir: Path) -> Path:
+    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    path = workdir / "last-good.template.yaml"
+    target.client("s3").download_file(bucket, release.template_key, str(path))
+    return path
