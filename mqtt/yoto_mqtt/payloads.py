@@ -1,0 +1,180 @@
+"""Validation of untrusted MQTT payloads.
+
+Every field is optional and every payload is untrusted. A payload that is not a JSON object
+(or is too large, too deep, or carries no field we know) is rejected with a reason. Inside an
+object, each known field is checked on its own: a field with the wrong type is dropped and
+named, the rest is kept. Unknown fields are ignored, so nothing we did not vet reaches the table.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import (
+    AllowInfNan,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic import StrictStr as _StrictStr
+
+from yoto_mqtt.topics import EventKind
+
+Text = Annotated[_StrictStr, Field(max_length=1024)]
+Number = StrictInt | Annotated[StrictFloat, AllowInfNan(False)]
+NonNegative = (
+    Annotated[StrictInt, Field(ge=0)] | Annotated[StrictFloat, AllowInfNan(False), Field(ge=0)]
+)
+Volume = Annotated[StrictInt, Field(ge=0, le=100)]
+Scalar = StrictBool | StrictInt | Annotated[StrictFloat, AllowInfNan(False)] | Text
+
+# Fields seen in the events payload (shared/yoto-api.md).
+EVENT_FIELDS: dict[str, Any] = {
+    "trackLength": NonNegative,
+    "position": NonNegative,
+    "cardId": Text,
+    "repeatAll": StrictBool,
+    "source": Text,
+    "chapterTitle": Text,
+    "chapterKey": Text,
+    "trackTitle": Text,
+    "trackKey": Text,
+    "streaming": StrictBool,
+    "volume": Volume,
+    "volumeMax": Volume,
+    "playbackStatus": Text,
+    "playbackWait": StrictBool,
+    "sleepTimerActive": StrictBool,
+}
+# Status fields as the public yoto-api client reads them (UNCONFIRMED: types vary between
+# firmware versions, so any JSON scalar is accepted).
+STATUS_FIELDS: dict[str, Any] = dict.fromkeys(
+    (
+        "activeCard",
+        "batteryLevel",
+        "charging",
+        "cardInserted",
+        "volume",
+        "userVolume",
+        "playingStatus",
+        "powerSource",
+        "wifiStrength",
+        "temperatureCelcius",
+        "ambientLightSensorReading",
+        "nightlightMode",
+        "dayMode",
+        "headphones",
+        "freeDisk",
+        "totalDisk",
+        "upTime",
+        "fwVersion",
+        "networkSsid",
+        "statusVersion",
+    ),
+    Scalar,
+)
+# Command acknowledgements: {"status": {"<command>": "OK"}, "correlationId": ...} (UNCONFIRMED).
+RESPONSE_FIELDS: dict[str, Any] = {
+    "status": Annotated[
+        dict[Annotated[_StrictStr, Field(max_length=128)], Scalar], Field(max_length=32)
+    ],
+    "correlationId": Text,
+}
+FIELDS_BY_KIND: dict[EventKind, dict[str, TypeAdapter[Any]]] = {
+    "events": {name: TypeAdapter(kind) for name, kind in EVENT_FIELDS.items()},
+    "status": {name: TypeAdapter(kind) for name, kind in STATUS_FIELDS.items()},
+    "response": {name: TypeAdapter(kind) for name, kind in RESPONSE_FIELDS.items()},
+}
+
+EVENT_TIME_FIELD = "eventUtc"
+_EARLIEST = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+_LATEST = datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC)
+# Epoch values above this are milliseconds, not seconds (year 5138 in seconds).
+_EPOCH_MILLIS_THRESHOLD = 1e11
+
+
+class InvalidPayload(ValueError):
+    """The payload cannot be stored; the message says why (for the log)."""
+
+
+@dataclass(frozen=True)
+class ValidatedPayload:
+    data: dict[str, Any]
+    # ISO 8601 UTC from the payload's eventUtc, or None when absent or unusable.
+    event_utc: str | None
+    dropped_fields: list[str] = field(default_factory=list)
+
+
+def format_utc(moment: datetime.datetime) -> str:
+    """Fixed-width ISO 8601 UTC with milliseconds, so sort keys order by time as strings."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_event_time(value: Any) -> str | None:
+    """eventUtc as epoch seconds/milliseconds or an ISO 8601 string; None if unusable."""
+    moment: datetime.datetime | None = None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        seconds = value / 1000 if value > _EPOCH_MILLIS_THRESHOLD else value
+        if _EARLIEST.timestamp() <= seconds < _LATEST.timestamp():
+            moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+    elif isinstance(value, str) and len(value) <= 64:
+        try:
+            moment = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        if not _EARLIEST <= moment < _LATEST:
+            moment = None
+    return format_utc(moment) if moment else None
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidPayload(f"payload contains {name}, which is not JSON")
+
+
+def validate_payload(raw: bytes, kind: EventKind, *, max_bytes: int) -> ValidatedPayload:
+    """Decode and vet one payload for ``kind``; raise ``InvalidPayload`` if nothing is usable."""
+    if len(raw) > max_bytes:
+        raise InvalidPayload(f"payload of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
+    try:
+        document = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise InvalidPayload("payload is nested too deeply") from exc
+    except ValueError as exc:  # includes UnicodeDecodeError and json.JSONDecodeError
+        if isinstance(exc, InvalidPayload):
+            raise
+        raise InvalidPayload(f"payload is not JSON: {type(exc).__name__}") from exc
+    if not isinstance(document, dict):
+        raise InvalidPayload(f"payload is JSON {type(document).__name__}, not an object")
+    # Some firmware wraps the fields: {"events": {...}} / {"status": {...}}.
+    if kind != "response" and isinstance(document.get(kind), dict):
+        document = document[kind]
+
+    data: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name, adapter in FIELDS_BY_KIND[kind].items():
+        if name not in document:
+            continue
+        try:
+            data[name] = adapter.validate_python(document[name])
+        except ValidationError:
+            dropped.append(name)
+    event_utc = None
+    if EVENT_TIME_FIELD in document:
+        event_utc = parse_event_time(document[EVENT_TIME_FIELD])
+        if event_utc is None:
+            dropped.append(EVENT_TIME_FIELD)
+    if not data:
+        detail = f" (invalid: {', '.join(dropped)})" if dropped else ""
+        raise InvalidPayload(f"payload has no known {kind} field{detail}")
+    return ValidatedPayload(data=data, event_utc=event_utc, dropped_fields=dropped)

@@ -1,0 +1,319 @@
+"""Writing player events to DynamoDB: batched, idempotent, acknowledged only once stored.
+
+One writer thread takes deliveries from a bounded queue, writes them with BatchWriteItem
+(up to 25 per call), moves each player's latest-state item forward, and only then hands the
+deliveries back for acknowledgement, in arrival order. A message is therefore never
+acknowledged to the broker before its event is stored; if the process dies first, the broker
+still owns it.
+
+Idempotency comes from the key: ``schema.event_key(player, event_utc, digest)`` where the digest
+hashes topic and raw payload, so a redelivered QoS 1 message overwrites its own item.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_when_event_set,
+    wait_random_exponential,
+)
+
+from yoto_mqtt.payloads import format_utc
+from yoto_mqtt.topics import EventKind
+from yoto_smart_stream.storage import schema
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+# Kinds that describe the player (command responses do not).
+STATE_KINDS: frozenset[EventKind] = frozenset({"events", "status"})
+STATE_META_ATTRIBUTES = ("player_id", "last_event_utc", "last_kind", "updated_at")
+
+
+@dataclass(frozen=True)
+class PlayerEvent:
+    player_id: str
+    event_utc: str
+    topic: str
+    kind: EventKind
+    data: dict[str, Any]
+    received_at: str
+    digest: str
+
+    @property
+    def key(self) -> dict[str, str]:
+        return schema.event_key(self.player_id, self.event_utc, self.digest)
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What the connection needs to acknowledge a message: which connection, which packet."""
+
+    connection: int
+    mid: int
+    qos: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A received message: the event to store (None when it was skipped) and its ack."""
+
+    event: PlayerEvent | None
+    ack: Acknowledgement
+
+
+def _dynamo_value(value: Any) -> Any:
+    """DynamoDB has no float type; numbers travel as Decimal."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _dynamo_value(v) for k, v in value.items()}
+    return value
+
+
+def event_item(event: PlayerEvent, *, now: float) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **event.key,
+        "player_id": event.player_id,
+        "event_utc": event.event_utc,
+        "topic": event.topic,
+        "kind": event.kind,
+        "data": _dynamo_value(event.data),
+        "received_at": event.received_at,
+        schema.TTL_ATTRIBUTE: int(now) + schema.EVENT_TTL_SECONDS,
+    }
+    missing = set(schema.EVENT_ATTRIBUTES) - item.keys()
+    if missing:  # pragma: no cover - guards the shared schema against drift
+        raise AssertionError(f"event item lacks {sorted(missing)}")
+    return item
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, BotoCoreError | UnprocessedItemsError):
+        return True
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") in TRANSIENT_ERROR_CODES
+    return False
+
+
+class UnprocessedItemsError(Exception):
+    """DynamoDB accepted only part of a batch; the rest is retried."""
+
+
+class EventWriter:
+    """Background writer: ``submit`` from the MQTT thread, acknowledgements come back via
+    ``on_stored`` (called from the writer thread, in arrival order).
+
+    ``dynamodb`` is the client behind a boto3 Table resource (``aws_clients(settings).dynamodb``),
+    which converts native Python values (str, int, Decimal, dict) to DynamoDB types itself.
+    """
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        table_name: str,
+        *,
+        on_stored: Callable[[Sequence[Acknowledgement]], None],
+        batch_size: int = 25,
+        queue_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._dynamodb = dynamodb
+        self._table = table_name
+        self._on_stored = on_stored
+        self._batch_size = batch_size
+        self._queue: queue.Queue[Delivery] = queue.Queue(maxsize=queue_size)
+        self._clock = clock
+        # Set when retries must give up (shutdown deadline passed).
+        self._abandon = threading.Event()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self.events_stored = 0
+        self.deliveries_unwritten = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, delivery: Delivery) -> None:
+        """Queue a delivery; blocks when the queue is full (back-pressure on the broker)."""
+        self._queue.put(delivery)
+
+    @property
+    def pending(self) -> int:
+        with self._busy_lock:
+            return self._queue.qsize() + self._busy
+
+    def close(self, timeout: float) -> bool:
+        """Write everything queued, then stop. False if the deadline left deliveries unwritten."""
+        self._closing.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._abandon.set()
+            self._thread.join(5)
+        return self.deliveries_unwritten == 0 and not self._thread.is_alive()
+
+    # -- writer thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            try:
+                self._write(batch)
+            except Exception:
+                # Unwritten deliveries are never acknowledged; the broker keeps them.
+                logger.exception("event batch not stored", extra={"deliveries": len(batch)})
+                self.deliveries_unwritten += len(batch)
+            finally:
+                with self._busy_lock:
+                    self._busy = 0
+
+    def _next_batch(self) -> list[Delivery] | None:
+        while True:
+            try:
+                first = self._queue.get(timeout=0.2)
+                break
+            except queue.Empty:
+                if self._closing.is_set():
+                    return None
+        with self._busy_lock:
+            batch = [first]
+            # Take what is already queued (no waiting): a lone event is written at once, a
+            # burst fills the batch.
+            while len(batch) < self._batch_size:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._busy = len(batch)
+        return batch
+
+    def _write(self, batch: list[Delivery]) -> None:
+        if self._abandon.is_set():
+            raise RuntimeError("shutdown deadline passed before this batch was written")
+        now = self._clock()
+        items: dict[tuple[str, str], dict[str, Any]] = {}
+        for delivery in batch:
+            if delivery.event is not None:
+                item = event_item(delivery.event, now=now)
+                # One request may not name a key twice; a duplicate is the same event anyway.
+                items[(item[schema.PARTITION_KEY], item[schema.SORT_KEY])] = item
+        if items:
+            self._retrying(self._batch_put, list(items.values()))
+            self._update_states([d.event for d in batch if d.event is not None], now)
+            self.events_stored += len(items)
+        self._on_stored([d.ack for d in batch])
+
+    def _retrying(self, operation: Callable[..., None], *args: Any) -> None:
+        retrying = Retrying(
+            retry=retry_if_exception(_is_transient),
+            wait=wait_random_exponential(multiplier=0.1, max=5),
+            stop=stop_when_event_set(self._abandon),
+            sleep=self._interruptible_sleep,
+            before_sleep=lambda state: logger.warning(
+                "DynamoDB write failed, retrying",
+                extra={
+                    "attempt": state.attempt_number,
+                    "error": repr(state.outcome.exception()) if state.outcome else None,
+                },
+            ),
+            reraise=True,
+        )
+        try:
+            retrying(operation, *args)
+        except RetryError as exc:  # pragma: no cover - reraise=True re-raises the cause
+            raise RuntimeError("DynamoDB write abandoned") from exc
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self._abandon.wait(seconds)
+
+    def _batch_put(self, items: list[dict[str, Any]]) -> None:
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        response = self._dynamodb.batch_write_item(RequestItems={self._table: requests})
+        unprocessed = response.get("UnprocessedItems", {}).get(self._table, [])
+        if unprocessed:
+            remaining = {
+                (
+                    r["PutRequest"]["Item"][schema.PARTITION_KEY],
+                    r["PutRequest"]["Item"][schema.SORT_KEY],
+                )
+                for r in unprocessed
+            }
+            items[:] = [
+                i for i in items if (i[schema.PARTITION_KEY], i[schema.SORT_KEY]) in remaining
+            ]
+            raise UnprocessedItemsError(f"{len(unprocessed)} items unprocessed")
+
+    def _update_states(self, events: list[PlayerEvent], now: float) -> None:
+        """One update per player per batch: its events' fields merged oldest to newest."""
+        by_player: dict[str, list[PlayerEvent]] = {}
+        for event in events:
+            if event.kind in STATE_KINDS:
+                by_player.setdefault(event.player_id, []).append(event)
+        for player_events in by_player.values():
+            player_events.sort(key=lambda e: e.event_utc)
+            merged: dict[str, Any] = {}
+            for event in player_events:
+                merged.update(event.data)
+            self._retrying(self._update_state, player_events[-1], merged, now)
+
+    def _update_state(self, event: PlayerEvent, data: dict[str, Any], now: float) -> None:
+        """Move the player's STATE item forward; an older event never overwrites a newer one."""
+        names = {
+            "#player_id": "player_id",
+            "#last": "last_event_utc",
+            "#kind": "last_kind",
+            "#updated": "updated_at",
+        }
+        values: dict[str, Any] = {
+            ":player_id": event.player_id,
+            ":last": event.event_utc,
+            ":kind": event.kind,
+            ":updated": format_utc(datetime.datetime.fromtimestamp(now, tz=datetime.UTC)),
+        }
+        assignments = [
+            "#player_id = :player_id",
+            "#last = :last",
+            "#kind = :kind",
+            "#updated = :updated",
+        ]
+        for index, (name, value) in enumerate(sorted(data.items())):
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = _dynamo_value(value)
+            assignments.append(f"#f{index} = :f{index}")
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=schema.player_state_key(event.player_id),
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression="attribute_not_exists(#last) OR #last <= :last",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise

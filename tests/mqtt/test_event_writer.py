@@ -1,0 +1,122 @@
+"""The event writer against moto: idempotent keys, batching, latest state, acks after writes."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Sequence
+
+import boto3
+import pytest
+from boto3.dynamodb.conditions import Key
+
+from tests.support.template import create_table_from_template
+from yoto_mqtt.store import Acknowledgement, Delivery, EventWriter, PlayerEvent
+from yoto_smart_stream.storage import schema
+
+
+@pytest.fixture
+def table_name(aws_environ: dict[str, str]) -> str:
+    name = f"writer-{uuid.uuid4().hex[:12]}"
+    create_table_from_template(boto3.client("dynamodb"), name)
+    return name
+
+
+def event(n: int, *, event_utc: str | None = None, kind: str = "events") -> PlayerEvent:
+    payload = f'{{"n": {n}}}'.encode()
+    topic = f"device/p1/data/{kind}"
+    return PlayerEvent(
+        player_id="p1",
+        event_utc=event_utc or f"2026-05-28T20:26:{n:02d}.000Z",
+        topic=topic,
+        kind=kind,  # type: ignore[arg-type]
+        data={"cardId": f"card-{n}", "volume": n, "position": 1.5},
+        received_at="2026-05-28T20:27:00.000Z",
+        digest=schema.event_digest(topic, payload),
+    )
+
+
+def run_writer(table_name: str, deliveries: list[Delivery]) -> list[Acknowledgement]:
+    acked: list[Acknowledgement] = []
+    lock = threading.Lock()
+
+    def on_stored(acks: Sequence[Acknowledgement]) -> None:
+        with lock:
+            acked.extend(acks)
+
+    table = boto3.resource("dynamodb").Table(table_name)
+    writer = EventWriter(table.meta.client, table_name, on_stored=on_stored, batch_size=25)
+    for delivery in deliveries:
+        writer.submit(delivery)
+    writer.start()
+    assert writer.close(timeout=30)
+    return acked
+
+
+def events_in(table_name: str) -> list[dict[str, object]]:
+    table = boto3.resource("dynamodb").Table(table_name)
+    return table.query(
+        KeyConditionExpression=Key("PK").eq("PLAYER#p1") & Key("SK").begins_with("EVENT#")
+    )["Items"]
+
+
+def test_redelivered_events_do_not_create_second_items(table_name: str) -> None:
+    deliveries = [
+        Delivery(event(n % 30), Acknowledgement(connection=1, mid=n + 1, qos=1))
+        for n in range(60)  # each of 30 events delivered twice, some within one batch
+    ]
+    acked = run_writer(table_name, deliveries)
+    assert [a.mid for a in acked] == list(range(1, 61))  # all acknowledged, in arrival order
+    items = events_in(table_name)
+    assert len(items) == 30
+    item = next(i for i in items if i["data"]["cardId"] == "card-7")
+    assert item["SK"] == f"EVENT#2026-05-28T20:26:07.000Z#{event(7).digest}"
+    assert set(schema.EVENT_ATTRIBUTES) <= item.keys()
+
+
+def test_skipped_deliveries_are_acknowledged_in_order_without_items(table_name: str) -> None:
+    deliveries = [
+        Delivery(event(1), Acknowledgement(1, 1, 1)),
+        Delivery(None, Acknowledgement(1, 2, 1)),
+        Delivery(event(2), Acknowledgement(1, 3, 1)),
+    ]
+    acked = run_writer(table_name, deliveries)
+    assert [a.mid for a in acked] == [1, 2, 3]
+    assert len(events_in(table_name)) == 2
+
+
+def test_latest_state_never_moves_backwards(table_name: str) -> None:
+    run_writer(table_name, [Delivery(event(30), Acknowledgement(1, 1, 1))])
+    run_writer(
+        table_name,
+        [
+            Delivery(event(10), Acknowledgement(1, 2, 1)),
+            Delivery(event(40, kind="response"), Acknowledgement(1, 3, 1)),
+        ],
+    )
+    state = (
+        boto3.resource("dynamodb")
+        .Table(table_name)
+        .get_item(Key=schema.player_state_key("p1"))["Item"]
+    )
+    assert state["cardId"] == "card-30"
+    assert state["last_event_utc"] == "2026-05-28T20:26:30.000Z"
+
+    run_writer(table_name, [Delivery(event(50), Acknowledgement(1, 4, 1))])
+    state = (
+        boto3.resource("dynamodb")
+        .Table(table_name)
+        .get_item(Key=schema.player_state_key("p1"))["Item"]
+    )
+    assert state["cardId"] == "card-50"
+
+
+def test_unreachable_table_leaves_deliveries_unacknowledged(aws_environ: dict[str, str]) -> None:
+    acked: list[Acknowledgement] = []
+    table = boto3.resource("dynamodb").Table("no-such-table")
+    writer = EventWriter(table.meta.client, "no-such-table", on_stored=acked.extend)
+    writer.submit(Delivery(event(1), Acknowledgement(1, 1, 1)))
+    writer.start()
+    assert writer.close(timeout=10) is False
+    assert acked == []
+    assert writer.deliveries_unwritten == 1
