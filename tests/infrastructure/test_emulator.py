@@ -167,7 +167,25 @@ def test_prod_teardown_keeps_the_table_and_the_audio(network: dict[str, str]) ->
     cfn.get_waiter("stack_delete_complete").wait(
         StackName=environments.stack_name(env), WaiterConfig=WAIT
     )
-    assert environments.table_name(env) in boto3.client("dynamodb").list_tables()["TableNames"]
-    buckets = {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
-    assert environments.audio_bucket_name(env, ACCOUNT, REGION) in buckets
-    assert environments.dashboard_bucket_name(env, ACCOUNT, REGION) not in buckets
+    table = environments.table_name(env)
+    audio_bucket = environments.audio_bucket_name(env, ACCOUNT, REGION)
+    try:
+        assert table in boto3.client("dynamodb").list_tables()["TableNames"]
+        buckets = {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+        assert audio_bucket in buckets
+        assert environments.dashboard_bucket_name(env, ACCOUNT, REGION) not in buckets
+    finally:
+        # The moto server is shared by the whole session: what prod retains by design must
+        # not leak into other tests (the pipeline's "nothing of prod remains" check).
+        _delete_retained(table, audio_bucket)
+
+
+def _delete_retained(table: str, bucket: str) -> None:
+    dynamodb = boto3.client("dynamodb")
+    if table in dynamodb.list_tables()["TableNames"]:
+        dynamodb.update_table(TableName=table, DeletionProtectionEnabled=False)
+        dynamodb.delete_table(TableName=table)
+    s3 = boto3.resource("s3")
+    if bucket in {b.name for b in s3.buckets.all()}:
+        s3.Bucket(bucket).object_versions.delete()
+        s3.Bucket(bucket).delete()
