@@ -1,0 +1,96 @@
+"""Headless Debian Chromium (driven by Playwright) against the app served on 127.0.0.1.
+
+The app runs with moto (DynamoDB, S3) and the fake Yoto cloud, and with the production cookie
+settings (``Secure``): Chromium treats http://127.0.0.1 as a secure context, so the session
+cookie must stick exactly as it does behind HTTPS in AWS.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Playwright, sync_playwright
+
+from tests.support.app_server import app_env, create_app_resources, running_app_server
+from tests.support.yoto_fake import FakeYoto, running_yoto_fake
+
+# The system Chromium (Debian package); Playwright's own browser downloads are never used.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-proxy-server",
+]
+
+# Names as the family set them; one looks like markup to prove the dashboard escapes data.
+FAKE_PLAYERS = [
+    {"deviceId": "player-kitchen", "name": "Kitchen", "online": True},
+    {"deviceId": "player-den", "name": "<i>Den</i> & co", "online": False},
+]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    url: str
+    api_url: str
+    admin_username: str
+    admin_password: str
+    yoto: FakeYoto
+
+
+@pytest.fixture
+def dashboard(aws_environ: dict[str, str]) -> Iterator[Dashboard]:
+    """The app (its dashboard at ``/``) on a free loopback port, with a fresh table and bucket."""
+    table, bucket = create_app_resources(prefix="browser")
+    admin_password = secrets.token_urlsafe(18)
+    with running_yoto_fake() as yoto:
+        yoto.set_players(FAKE_PLAYERS)
+        env = app_env(
+            table_name=table,
+            bucket_name=bucket,
+            yoto=yoto,
+            admin_password=admin_password,
+            session_cookie_secure="true",
+        )
+        with running_app_server(env) as server:
+            yield Dashboard(
+                url=f"{server.base_url}/",
+                api_url=f"{server.base_url}/api",
+                admin_username=server.settings.admin_username,
+                admin_password=admin_password,
+                yoto=yoto,
+            )
+
+
+# Module scope, not session: while Playwright's sync driver runs, its asyncio loop counts as
+# running in the main thread, which breaks later tests that start their own event loop.
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture
+def browser(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
+    """A fresh Chromium profile per test (no cookies carried over between tests)."""
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_FLAGS,
+    )
+    context.set_default_timeout(15_000)
+    try:
+        yield context
+    finally:
+        context.close()
