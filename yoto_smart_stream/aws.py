@@ -10,29 +10,36 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-
 from yoto_smart_stream.config import Settings
 
 if TYPE_CHECKING:
+    from botocore.config import Config
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_s3.client import S3Client
 
-# Short timeouts: an API request should fail fast rather than hang behind API Gateway's 30 s.
-_BOTO_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard"})
+
+@lru_cache(maxsize=1)
+def _boto_config() -> Config:
+    from botocore.config import Config
+
+    # Short timeouts: an API request should fail fast rather than hang behind API Gateway's 30 s.
+    return Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard"})
 
 
 class AwsClients:
     """The AWS clients one process uses, each created on first access."""
 
     def __init__(self, settings: Settings) -> None:
+        # boto3 is imported here, not at module load: it is about 40% of the app's cold-import
+        # cost, and /api/health (the first request a cold Lambda often serves) needs no AWS.
+        import boto3
+
         self._settings = settings
         self.session = boto3.session.Session(region_name=settings.aws_region)
 
     def _kwargs(self) -> dict[str, object]:
-        kwargs: dict[str, object] = {"config": _BOTO_CONFIG}
+        kwargs: dict[str, object] = {"config": _boto_config()}
         if self._settings.aws_endpoint_url:
             kwargs["endpoint_url"] = self._settings.aws_endpoint_url
         return kwargs

@@ -15,7 +15,14 @@ from yoto_smart_stream.storage.users import UserRecord, UserStore
 from yoto_smart_stream.yoto.client import YotoApiClient, YotoAuthClient
 from yoto_smart_stream.yoto.tokens import YotoTokenManager
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+async def settings_dependency() -> Settings:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, and Mangum gives each
+    # invocation a new event loop, so a sync dependency costs a thread per request.
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(settings_dependency)]
 
 
 def get_aws(settings: SettingsDep) -> AwsClients:

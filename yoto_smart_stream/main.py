@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from yoto_smart_stream.config import Settings, get_settings
+from yoto_smart_stream.dependencies import settings_dependency
 from yoto_smart_stream.routers import audio, cards, health, players, users, yoto_auth
 from yoto_smart_stream.secrets import SecretUnavailableError
 from yoto_smart_stream.yoto.client import YotoError
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json" if effective.debug else None,
     )
     if settings is not None:
-        app.dependency_overrides[get_settings] = lambda: settings
+        app.dependency_overrides[settings_dependency] = lambda: settings
     for router in (
         health.router,
         users.router,

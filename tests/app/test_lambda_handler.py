@@ -12,7 +12,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import Any
 
@@ -239,3 +239,28 @@ def test_import_creates_no_aws_client_and_opens_no_connection() -> None:
     )
     # Prints: <clients created> <connections opened> <import seconds>
     assert result.stdout.startswith("[] [] "), result.stdout + result.stderr
+
+
+def test_cold_import_and_health_do_not_load_boto3() -> None:
+    """boto3 is ~40% of the cold import (bench/app_bench.py --importtime); /api/health needs
+    no AWS, so a cold Lambda answering it must not pay for boto3."""
+    probe = textwrap.dedent(
+        """
+        import json, sys
+        from types import SimpleNamespace
+        from yoto_smart_stream.lambda_handler import handler
+        event, context = json.loads(sys.argv[1]), SimpleNamespace(**json.loads(sys.argv[2]))
+        response = handler(event, context)
+        print(response["statusCode"], "boto3" in sys.modules)
+        """
+    )
+    env = {**os.environ, "DYNAMODB_TABLE": "t", "S3_AUDIO_BUCKET": "b", "ENVIRONMENT": "pr-42"}
+    event = http_api_event("GET", "/api/health")
+    result = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(event), json.dumps(asdict(LambdaContext()))],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.split() == ["200", "False"], result.stdout + result.stderr

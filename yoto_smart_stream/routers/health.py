@@ -27,7 +27,7 @@ class Readiness(BaseModel):
 
 
 @router.get("/health", response_model=Health)
-def health(settings: SettingsDep) -> Health:
+async def health(settings: SettingsDep) -> Health:
     return Health(
         status="ok",
         version=__version__,

@@ -8,8 +8,6 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Key
-
 from yoto_smart_stream.storage import schema
 from yoto_smart_stream.storage.items import plain
 
@@ -46,6 +44,8 @@ def decode_cursor(cursor: str) -> str:
 
 def recent_events(table: Table, player_id: str, limit: int, cursor: str | None) -> EventPage:
     """Newest first: one Query of the player's partition, sort key descending."""
+    from boto3.dynamodb.conditions import Key  # first use pays for boto3, not the cold import
+
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": Key(schema.PARTITION_KEY).eq(schema.player_pk(player_id))
         & Key(schema.SORT_KEY).begins_with(schema.EVENT_SK_PREFIX),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from yoto_smart_stream.storage import schema
@@ -15,6 +14,8 @@ if TYPE_CHECKING:
 
 
 def _query_partition(table: Table, pk: str) -> list[dict[str, Any]]:
+    from boto3.dynamodb.conditions import Key  # first use pays for boto3, not the cold import
+
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"KeyConditionExpression": Key(schema.PARTITION_KEY).eq(pk)}
     while True:

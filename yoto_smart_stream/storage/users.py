@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from yoto_smart_stream.storage import schema
@@ -57,6 +56,8 @@ class UserStore:
 
     def list(self) -> list[UserRecord]:
         """Every user: one Query of the USER partition (paged), never a Scan."""
+        from boto3.dynamodb.conditions import Key  # first use pays for boto3, not the cold import
+
         users: list[UserRecord] = []
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": Key(schema.PARTITION_KEY).eq(schema.USER_PK)
