@@ -266,3 +266,11 @@ def test_defect11_prod_has_a_budget_with_parameterised_threshold_and_email(
         assert alarm["Properties"].get("Namespace") != "AWS/Billing"
     assert not dev.of_type("AWS::Budgets::Budget")
     assert not pr.of_type("AWS::Budgets::Budget")
+
+
+def test_dashboard_url_ends_in_a_slash_so_relative_assets_stay_inside_the_stage() -> None:
+    """Without CloudFront the dashboard is served by the API stage: on `.../pr-42` the page's
+    relative `app.js` and `api/...` would resolve to `/app.js`, outside the stage."""
+    value = load_template()["Outputs"]["DashboardUrl"]["Value"]["Fn::If"]
+    for branch in value[1:]:
+        assert branch["Fn::Sub"].endswith("/"), branch
