@@ -101,6 +101,7 @@ def _env_resources(env: str) -> list[str]:
             f"service/{environments.ecs_cluster_name(env)}/{environments.ecs_service_name(env)}",
         ),
         arn.format("ecs", f"task-definition/{environments.ecs_service_name(env)}:7"),
+        arn.format("ecr", f"repository/{environments.ecr_repository(env)}"),
     ]
 
 
@@ -203,23 +204,65 @@ def test_role_and_boundary_names_come_from_environments(template: dict[str, Any]
     assert resolver.ref(boundary_id) == environments.permissions_boundary_arn(env, ACCOUNT)
 
 
+SCOPE_ENVS = {"prod": "prod", "dev": "dev", "preview": "pr-1"}
+
+
+def _repository_logical_id(env: str) -> str:
+    return f"{environments.deploy_scope(env).capitalize()}MqttRepository"
+
+
+def _repository_arn(template: dict[str, Any], env: str) -> str:
+    return _resolver(template).attribute(_repository_logical_id(env), "Arn")
+
+
+def _lifecycle_rules(template: dict[str, Any], env: str) -> list[dict[str, Any]]:
+    properties = template["Resources"][_repository_logical_id(env)]["Properties"]
+    return list(json.loads(properties["LifecyclePolicy"]["LifecyclePolicyText"])["rules"])
+
+
 def test_artifact_bucket_and_image_repository_names_come_from_environments(
     template: dict[str, Any],
 ) -> None:
     resolver = _resolver(template)
     assert resolver.ref("ArtifactBucket") == environments.artifact_bucket_name(ACCOUNT, REGION)
-    assert resolver.ref("MqttRepository") == environments.ECR_REPOSITORY
+    repositories = {
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::ECR::Repository"
+    }
+    assert repositories == {_repository_logical_id(env) for env in SCOPE_ENVS.values()}
+    for env in ("prod", "dev", "pr-1", "pr-9999999"):
+        assert resolver.ref(_repository_logical_id(env)) == environments.ecr_repository(env)
 
 
-def test_image_lifecycle_expires_untagged_and_preview_images_only(template: dict[str, Any]) -> None:
-    text = template["Resources"]["MqttRepository"]["Properties"]["LifecyclePolicy"]
-    rules = json.loads(text["LifecyclePolicyText"])["rules"]
-    selections = [r["selection"] for r in rules if r["action"]["type"] == "expire"]
-    assert {"tagStatus": "untagged"}.items() <= selections[0].items()
-    prefixes = {p for s in selections for p in s.get("tagPrefixList", [])}
-    assert "pr-" in prefixes
-    prod_tag = environments.image_tag("prod", "0123456789abcdef")
-    assert not any(prod_tag.startswith(p) for p in prefixes), "a prod image could expire"
+@pytest.mark.parametrize("env", list(SCOPE_ENVS.values()))
+def test_image_lifecycle_expires_untagged_and_never_a_running_scopes_own_kind(
+    template: dict[str, Any], env: str
+) -> None:
+    rules = _lifecycle_rules(template, env)
+    selections = [r["selection"] for r in sorted(rules, key=lambda r: r["rulePriority"])]
+    assert all(r["action"]["type"] == "expire" for r in rules)
+    assert {"tagStatus": "untagged", "countNumber": 1}.items() <= selections[0].items()
+    tagged = [s for s in selections if s["tagStatus"] == "tagged"]
+    own_tag = environments.image_tag(env, "0123456789abcdef")
+    if env == "prod":
+        assert tagged == [], "a prod image could expire while rollback still needs it"
+    elif env == "dev":
+        # dev keeps its last ten images, counted, never by age.
+        assert tagged == [
+            {
+                "tagStatus": "tagged",
+                "tagPrefixList": ["dev-"],
+                "countType": "imageCountMoreThan",
+                "countNumber": 10,
+            }
+        ]
+        assert own_tag.startswith("dev-")
+    else:
+        assert [(s["tagPrefixList"], s["countType"], s["countNumber"]) for s in tagged] == [
+            (["pr-"], "sinceImagePushed", 7)
+        ]
+        assert own_tag.startswith("pr-")
 
 
 @pytest.mark.parametrize("region", [REGION, LONGEST_REGION])
@@ -403,20 +446,75 @@ def test_no_allow_names_a_resource_its_action_cannot_be_scoped_to(
     assert dead == []
 
 
-def test_the_preview_role_cannot_touch_deploy_roles_boundaries_or_delete_images(
+def test_the_preview_role_cannot_touch_deploy_roles_or_boundaries(
     template: dict[str, Any],
 ) -> None:
     statements = _statements(template, "pr-1")
-    resolver = _resolver(template)
-    repository = resolver.attribute("MqttRepository", "Arn")
     for scope_env in ("prod", "dev", "pr-1"):
         for action in ("iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:DeleteRole"):
             role = f"arn:aws:iam::{ACCOUNT}:role/{environments.deploy_role_name(scope_env)}"
             assert not is_allowed(statements, Request(action, role))
         boundary = environments.permissions_boundary_arn(scope_env, ACCOUNT)
         assert not is_allowed(statements, Request("iam:CreatePolicyVersion", boundary))
-    assert not is_allowed(statements, Request("ecr:BatchDeleteImage", repository))
-    assert is_allowed(statements, Request("ecr:PutImage", repository))
+
+
+def test_the_preview_role_deletes_images_only_in_the_preview_repository(
+    template: dict[str, Any],
+) -> None:
+    """Teardown of a pr-N deletes its images through the preview role; it must be able to, and
+    must never reach prod's or dev's images (ECR cannot limit a delete to tags)."""
+    statements = _statements(template, "pr-1")
+    delete = "ecr:BatchDeleteImage"
+    assert is_allowed(statements, Request(delete, _repository_arn(template, "pr-1")))
+    assert not is_allowed(statements, Request(delete, _repository_arn(template, "prod")))
+    assert not is_allowed(statements, Request(delete, _repository_arn(template, "dev")))
+
+
+ECR_ACTIONS_OF_A_DEPLOY = [
+    "ecr:PutImage",
+    "ecr:InitiateLayerUpload",
+    "ecr:BatchGetImage",
+    "ecr:ListImages",
+    "ecr:DescribeImages",
+    "ecr:DescribeRepositories",
+    "ecr:BatchDeleteImage",
+]
+
+
+@pytest.mark.parametrize("env", list(SCOPE_ENVS.values()))
+def test_each_role_pushes_reads_and_deletes_images_only_in_its_own_repository(
+    template: dict[str, Any], env: str
+) -> None:
+    statements = _statements(template, env)
+    own = _repository_arn(template, env)
+    assert [a for a in ECR_ACTIONS_OF_A_DEPLOY if not is_allowed(statements, Request(a, own))] == []
+    for other in SCOPE_ENVS.values():
+        if environments.deploy_scope(other) == environments.deploy_scope(env):
+            continue
+        repository = _repository_arn(template, other)
+        # Every repository-level ECR action the role names (the registry login has no resource).
+        actions = {
+            a for a in policy_actions(statements) if a.startswith("ecr:") and resource_types(a)
+        }
+        attempts = [Request(a, repository) for a in sorted(actions | set(ECR_ACTIONS_OF_A_DEPLOY))]
+        assert [a for a in attempts if is_allowed(statements, a)] == [], (env, other)
+
+
+@pytest.mark.parametrize("env", list(SCOPE_ENVS.values()))
+def test_stack_roles_pull_images_only_from_their_scopes_repository(
+    template: dict[str, Any], env: str
+) -> None:
+    """The boundary caps the ECS execution role, which pulls the env's image by digest."""
+    resolver = _resolver(template)
+    boundary_id = f"{environments.deploy_scope(env).capitalize()}Boundary"
+    boundary = resolver.resolve(template["Resources"][boundary_id])["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    for other in SCOPE_ENVS.values():
+        allowed = is_allowed(
+            boundary, Request("ecr:BatchGetImage", _repository_arn(template, other))
+        )
+        assert allowed is (environments.deploy_scope(other) == environments.deploy_scope(env))
 
 
 def test_the_preview_role_can_run_a_whole_preview(template: dict[str, Any]) -> None:
@@ -445,6 +543,7 @@ def test_the_preview_role_can_run_a_whole_preview(template: dict[str, Any]) -> N
                 "cluster",
                 "service",
                 "task_definition",
+                "repository",
             ],
             _env_resources(env),
             strict=True,
@@ -471,6 +570,8 @@ def test_the_preview_role_can_run_a_whole_preview(template: dict[str, Any]) -> N
         Request("ssm:GetParametersByPath", resources["parameters"]),
         Request("ecs:CreateService", resources["service"]),
         Request("ecs:DeleteCluster", resources["cluster"]),
+        Request("ecr:PutImage", resources["repository"]),
+        Request("ecr:BatchDeleteImage", resources["repository"]),
         Request("ec2:DeleteSecurityGroup", _tagged_resources()[0], tagged),
         Request("apigateway:DELETE", _tagged_resources()[1], tagged),
         Request(

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import subprocess
+import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.moto_server import aws_env, patched_environ, running_moto_server
+from tests.support.moto_server import aws_env, free_port, patched_environ
 from tests.support.sam_template import (
     NETWORK_TEMPLATE_PATH,
     PACKAGED_CODE_BUCKET,
@@ -77,12 +81,35 @@ def network(aws_environ_module: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def aws_environ_module() -> Iterator[dict[str, str]]:
-    """A moto server of this module's own: the network stack and prod names are fixed, so
-    sharing the session's emulator could collide with the pipeline's tests."""
-    with running_moto_server() as endpoint:
-        values = aws_env(endpoint)
-        with patched_environ(values):
-            yield values
+    """A moto server process of this module's own: the network stack and prod names are fixed,
+    so sharing an emulator could collide with the pipeline's tests. It must be a separate
+    process: moto servers started in this one (ThreadedMotoServer) share moto's backends, so
+    after tests/pipeline the network stack and artifacts bucket would already exist."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, server)
+        with patched_environ(aws_env(f"http://127.0.0.1:{port}")):
+            yield aws_env(f"http://127.0.0.1:{port}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_for_port(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the moto server exited with {server.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"the moto server did not listen on port {port} within 60 s")
 
 
 def test_network_stack_routes_its_public_subnets_to_an_internet_gateway(

@@ -97,6 +97,26 @@ def test_api_reads_only_its_own_environments_secrets(pr: Deployment) -> None:
     )
 
 
+@pytest.mark.parametrize("case", ["prod", "dev", "pr-42"])
+def test_mqtt_execution_role_pulls_only_from_its_scopes_repository(
+    deployments: dict[str, Deployment], case: str
+) -> None:
+    """Each deploy scope has its own ECR repository (infrastructure/bootstrap); the task runs
+    the image from there, and its execution role can pull from nowhere else."""
+    deployment = deployments[case]
+    pulls = [
+        s
+        for lid, s in _allow_statements(deployment)
+        if lid == "MqttExecutionRole" and "ecr:BatchGetImage" in _as_list(s["Action"])
+    ]
+    repository = environments.ecr_repository(deployment.env)
+    assert [substitute(s["Resource"], deployment.parameters) for s in pulls] == [
+        f"arn:aws:ecr:eu-west-2:123456789012:repository/{repository}"
+    ]
+    container = deployment.props("MqttTaskDefinition")["ContainerDefinitions"][0]
+    assert container["Image"].split("@")[0].endswith(f"/{repository}")
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_every_bucket_is_private_encrypted_and_tls_only(
     deployments: dict[str, Deployment], case: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -28,7 +29,14 @@ from yoto_smart_stream_ci import (
 )
 from yoto_smart_stream_ci.local_lambda import build_event
 
-DIGEST_URI = "123.dkr.ecr.eu-west-2.amazonaws.com/yoto-smart-stream-mqtt@sha256:" + "b" * 64
+REGISTRY = "123456789012.dkr.ecr.eu-west-2.amazonaws.com"
+
+
+def digest_uri(env: str) -> str:
+    return f"{REGISTRY}/{environments.ecr_repository(env)}@sha256:" + "b" * 64
+
+
+DIGEST_URI = digest_uri("pr-42")
 
 
 def test_deploy_arguments_carry_env_names_parameters_and_tags() -> None:
@@ -47,6 +55,48 @@ def test_deploy_arguments_carry_env_names_parameters_and_tags() -> None:
     assert "--no-execute-changeset" not in args
     plan = sam.deploy_args("pr-42", Path("p.yaml"), params, "eu-west-2", "b", execute=False)
     assert plan[-1] == "--no-execute-changeset"
+
+
+def test_each_deploy_scope_has_its_own_image_repository() -> None:
+    names = {env: environments.ecr_repository(env) for env in ("prod", "dev", "pr-1", "pr-9999999")}
+    assert names == {
+        "prod": "yoto-smart-stream-mqtt-prod",
+        "dev": "yoto-smart-stream-mqtt-dev",
+        "pr-1": "yoto-smart-stream-mqtt-preview",
+        "pr-9999999": "yoto-smart-stream-mqtt-preview",
+    }
+    # ECR's repository name rule (lower case, 2-256 characters).
+    ecr_name = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+    assert all(ecr_name.fullmatch(n) and 2 <= len(n) <= 256 for n in names.values())
+    params = environments.template_parameters(
+        "dev", mqtt_image_uri=digest_uri("dev"), yoto_client_id="c"
+    )
+    assert params["MqttImageRepository"] == "yoto-smart-stream-mqtt-dev"
+
+
+@pytest.mark.parametrize(("env", "image_of"), [("prod", "pr-1"), ("pr-1", "prod"), ("dev", "prod")])
+def test_an_image_from_another_scopes_repository_is_refused(env: str, image_of: str) -> None:
+    """The task's execution role may pull only from its own scope's repository."""
+    with pytest.raises(ValueError, match=f"not in '{environments.ecr_repository(env)}'"):
+        environments.template_parameters(
+            env, mqtt_image_uri=digest_uri(image_of), yoto_client_id="c"
+        )
+
+
+@pytest.mark.parametrize(
+    ("env", "tag", "belongs"),
+    [
+        ("pr-4", "pr-4-0123456789ab", True),
+        ("pr-4", "pr-4", True),
+        ("pr-4", "pr-42-0123456789ab", False),
+        ("pr-4", "pr-42", False),
+        ("dev", "dev-0123456789ab", True),
+        ("prod", "pr-4-0123456789ab", False),
+    ],
+)
+def test_image_tags_belong_to_exactly_one_env(env: str, tag: str, belongs: bool) -> None:
+    assert environments.is_image_tag_of(env, tag) is belongs
+    assert environments.is_image_tag_of(env, environments.image_tag(env, "0123456789abcdef"))
 
 
 def test_package_and_build_arguments() -> None:
@@ -116,7 +166,7 @@ def test_language_extension_policies_are_resolved(retain: str, policy: str) -> N
 def test_template_retains_prod_data_only() -> None:
     for env, expected in (("prod", "true"), ("dev", "false"), ("pr-7", "false")):
         params = environments.template_parameters(
-            env, mqtt_image_uri=DIGEST_URI, yoto_client_id="c"
+            env, mqtt_image_uri=digest_uri(env), yoto_client_id="c"
         )
         assert params["RetainData"] == expected
 

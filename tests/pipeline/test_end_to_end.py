@@ -80,13 +80,10 @@ def remaining_of(endpoint: str, env: str) -> list[str]:
         Bucket=environments.artifact_bucket_name("123456789012", TEST_REGION), Prefix=f"{env}/"
     )
     found += [o["Key"] for o in artifacts.get("Contents", [])]
-    found += [
-        i.get("imageTag", "")
-        for i in client(endpoint, "ecr").list_images(repositoryName=environments.ECR_REPOSITORY)[
-            "imageIds"
-        ]
-        if env in i.get("imageTag", "")
+    images = client(endpoint, "ecr").list_images(repositoryName=environments.ecr_repository(env))[
+        "imageIds"
     ]
+    found += [i.get("imageTag", "") for i in images if env in i.get("imageTag", "")]
     tagged = client(endpoint, "resourcegroupstaggingapi").get_resources(
         TagFilters=[{"Key": "Environment", "Values": [env]}]
     )
@@ -145,7 +142,7 @@ def test_pr_environment_end_to_end(built_package: Path, endpoint: str, tmp_path:
         out = deployed.stdout
         assert "TARGET: EMULATED AWS ACCOUNT" in out
         assert "Smoke test passed." in out
-        assert f"{environments.ECR_REPOSITORY}@{digest}" in out
+        assert f"/{environments.ecr_repository(ENV)}@{digest}" in out
         # Honest emulator report: verified resources, and what it could not create.
         assert f"Table: {environments.table_name(ENV)}" in out
         assert f"ApiFunction: {environments.api_function_name(ENV)}" in out

@@ -30,6 +30,7 @@ COMMANDS = [
     ["smoke", "--env"],
     ["teardown", "--env"],
     ["register-image", "--oci-tarball", "x.tar", "--env"],
+    ["ecr-login", "--password-file", "password", "--env"],
 ]
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import boto3
 import pytest
 
 from tests.support.moto_server import TEST_ACCOUNT_ID, TEST_REGION
-from yoto_smart_stream_ci import environments, teardown
+from tests.support.oci import build_oci_tarball
+from yoto_smart_stream_ci import environments, images, teardown
 from yoto_smart_stream_ci.aws import AwsTarget
 from yoto_smart_stream_ci.shared import EMULATOR_FLAG
 
@@ -53,3 +56,57 @@ def test_forced_prod_teardown_of_nothing_succeeds(target: AwsTarget) -> None:
     assert "Verified: nothing of prod remains." in report.render()
     with pytest.raises(teardown.TeardownRefused):
         teardown.teardown(target, "prod")
+
+
+ENVS = ("pr-4", "pr-42", "dev")
+
+
+def _tags(repository: str) -> dict[str, str]:
+    listed = boto3.client("ecr").list_images(repositoryName=repository)["imageIds"]
+    return {i["imageTag"]: i["imageDigest"] for i in listed if "imageTag" in i}
+
+
+def test_teardown_removes_only_its_own_image_tags_from_its_scope_repository(
+    target: AwsTarget, tmp_path: Path
+) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text("print('same image for everyone')\n")
+    tarball = tmp_path / "image.tar"
+    digest = build_oci_tarball(tmp_path / "app", tarball)
+    commit = "0123456789abcdef"
+    uris = {env: images.register_oci_image(target, env, commit, tarball) for env in ENVS}
+    preview = environments.ecr_repository("pr-4")
+    # The emulator creates each scope's repository on first use, as the bootstrap would have.
+    assert uris["pr-4"] == uris["pr-42"].replace("pr-42", "pr-4")
+    assert uris["pr-4"].endswith(f"/{preview}@{digest}")
+    assert uris["dev"].endswith(f"/{environments.ecr_repository('dev')}@{digest}")
+    assert _tags(preview) == {"pr-4-0123456789ab": digest, "pr-42-0123456789ab": digest}
+
+    report = teardown.teardown(target, "pr-4")
+
+    assert report.ok, report.render()
+    assert f"deleted 1 image tag(s) of pr-4 from {preview}" in report.actions
+    # pr-42 pushed the same image (same digest): its tag, and so the image, survive.
+    assert _tags(preview) == {"pr-42-0123456789ab": digest}
+    assert _tags(environments.ecr_repository("dev")) == {"dev-0123456789ab": digest}
+    assert teardown.remaining_resources(target, "pr-42", TEST_ACCOUNT_ID) == [
+        f"image {preview}:pr-42-0123456789ab"
+    ]
+    for env in ("pr-42", "dev"):
+        assert teardown.teardown(target, env).ok
+    assert _tags(preview) == {}
+    assert _tags(environments.ecr_repository("dev")) == {}
+
+
+def test_a_real_account_without_the_bootstrap_repository_is_told_to_deploy_it(
+    aws_environ: dict[str, str], tmp_path: Path
+) -> None:
+    # A region the emulator has never seen holds no repository, as an account before bootstrap.
+    real = AwsTarget(
+        region="ca-central-1", endpoint_url=aws_environ["AWS_ENDPOINT_URL"], emulated=False
+    )
+    repository = environments.ecr_repository("pr-7")
+    with pytest.raises(RuntimeError, match=f"{repository} does not exist: deploy infrastructure"):
+        images.ecr_login(real, "pr-7", tmp_path / "password")
+    assert not (tmp_path / "password").exists()
+    assert real.client("ecr").describe_repositories()["repositories"] == []

@@ -22,9 +22,14 @@ NETWORK_TEMPLATE_PATH = REPO_ROOT / "infrastructure" / "network" / "template.yam
 PACKAGED_CODE_BUCKET = environments.artifact_bucket_name(TEST_ACCOUNT_ID, TEST_REGION)
 PACKAGED_CODE_KEY = "pr-42/api.zip"
 PACKAGED_CODE_URI = f"s3://{PACKAGED_CODE_BUCKET}/{PACKAGED_CODE_KEY}"
-SAMPLE_IMAGE = (
-    "123456789012.dkr.ecr.eu-west-2.amazonaws.com/yoto-smart-stream-mqtt@sha256:" + "ab" * 32
-)
+SAMPLE_REGISTRY = f"{TEST_ACCOUNT_ID}.dkr.ecr.{TEST_REGION}.amazonaws.com"
+
+
+def sample_image(env: str) -> str:
+    """An image pinned by digest in ``env``'s scope repository (template_parameters checks)."""
+    return f"{SAMPLE_REGISTRY}/{environments.ecr_repository(env)}@sha256:" + "ab" * 32
+
+
 ENV_CASES = ("prod", "dev", "pr-42")
 
 
@@ -37,7 +42,7 @@ NO_VALUE = _NoValue()
 
 def sample_parameters(env: str, **overrides: Any) -> dict[str, str]:
     kwargs: dict[str, Any] = {
-        "mqtt_image_uri": SAMPLE_IMAGE,
+        "mqtt_image_uri": sample_image(env),
         "yoto_client_id": "yoto-public-client-id",
         "git_commit": "0123456789abcdef",
         "alarm_email": "ops@example.com",

@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = commands.add_parser("package", help="sam build, skipped if inputs are unchanged")
     build.add_argument("--build-dir", type=Path, default=Path(".aws-sam/build"))
     login = commands.add_parser("ecr-login", help="write the ECR password to a file")
+    login.add_argument("--env", required=True, type=_env_arg)
     login.add_argument("--password-file", required=True, type=Path)
     register = commands.add_parser("register-image", help="emulator: record an OCI image in ECR")
     register.add_argument("--env", required=True, type=_env_arg)
@@ -87,7 +88,7 @@ def _request(args: argparse.Namespace, target: AwsTarget) -> pipeline.DeployRequ
         if args.command == "deploy":
             image_uri = images.register_oci_image(target, args.env, args.commit, args.oci_tarball)
         else:
-            image_uri = images.planned_image_uri(target, args.oci_tarball)
+            image_uri = images.planned_image_uri(target, args.env, args.oci_tarball)
     return pipeline.DeployRequest(
         env=args.env,
         build_dir=args.build_dir,
@@ -158,7 +159,7 @@ def _aws_command(args: argparse.Namespace) -> int:
             )
             return 0 if all(r.ok for r in reports) else EXIT_FAILED
         if args.command == "ecr-login":
-            print(images.ecr_login(target, args.password_file), flush=True)
+            print(images.ecr_login(target, args.env, args.password_file), flush=True)
             return 0
         if args.command == "register-image":
             print(

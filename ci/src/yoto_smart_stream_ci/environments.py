@@ -164,13 +164,13 @@ def ecs_service_name(name: str) -> str:
     return f"{PROJECT}-{validate_env(name)}-mqtt"
 
 
-# One ECR repository for the MQTT image; each environment pushes its own tag and the
-# template receives the image by digest, never by a moving tag.
-ECR_REPOSITORY = f"{PROJECT}-mqtt"
-
-
 def image_tag(name: str, commit: str) -> str:
     return f"{validate_env(name)}-{commit[:12]}" if commit else validate_env(name)
+
+
+def is_image_tag_of(name: str, tag: str) -> bool:
+    """Whether ``tag`` is one ``image_tag(name, ...)`` gives (``pr-4-...`` is not ``pr-42``'s)."""
+    return tag == validate_env(name) or tag.startswith(f"{name}-")
 
 
 def stack_tags(name: str) -> dict[str, str]:
@@ -224,6 +224,11 @@ _IMAGE_DIGEST_RE = re.compile(IMAGE_DIGEST_PATTERN)
 DEFAULT_MONTHLY_BUDGET_USD = 50
 
 
+def _image_repository(image_uri: str) -> str:
+    """The repository name of ``<registry>/<name>@sha256:<digest>``."""
+    return image_uri.split("@", 1)[0].split("/", 1)[-1]
+
+
 def _flag(value: bool) -> str:
     return "true" if value else "false"
 
@@ -251,6 +256,11 @@ def template_parameters(
             f"The MQTT image {mqtt_image_uri!r} is not pinned by digest; "
             "pass the repository@sha256:<digest> reference that publish-image returned."
         )
+    if settings.mqtt_enabled and _image_repository(mqtt_image_uri) != ecr_repository(name):
+        raise ValueError(
+            f"The MQTT image {mqtt_image_uri!r} is not in {ecr_repository(name)!r}, the "
+            f"repository of {name}'s scope: its task may pull only from there."
+        )
     if monthly_budget_usd <= 0:
         raise ValueError("The monthly budget must be a positive number of US dollars.")
     return {
@@ -266,7 +276,7 @@ def template_parameters(
         "AudioExpiryDays": str(settings.audio_expiry_days or 0),
         "LogLevel": log_level(name),
         "MqttImageUri": mqtt_image_uri,
-        "MqttImageRepository": ECR_REPOSITORY,
+        "MqttImageRepository": ecr_repository(name),
         "YotoClientId": yoto_client_id,
         "GitCommit": git_commit,
         "DeployScope": deploy_scope(name),
@@ -320,3 +330,12 @@ def permissions_boundary_name(name: str) -> str:
 
 def permissions_boundary_arn(name: str, account_id: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{account_id}:policy/{permissions_boundary_name(name)}"
+
+
+# One ECR repository for the MQTT image per deploy scope (prod, dev, preview), created by
+# infrastructure/bootstrap. ECR cannot scope ecr:BatchDeleteImage to tags, so a shared
+# repository would let whichever role may delete images (teardown needs it) delete another
+# scope's by digest; with one repository each, every role deletes only in its own. Every pr-<N>
+# shares "preview" and pushes <env>-<commit> tags; stacks run the image by digest, never by tag.
+def ecr_repository(name: str) -> str:
+    return f"{PROJECT}-mqtt-{deploy_scope(name)}"

@@ -13,31 +13,40 @@ import hashlib
 import json
 import tarfile
 from pathlib import Path
-from typing import Any
 
 from yoto_smart_stream_ci import environments
 from yoto_smart_stream_ci.aws import AwsTarget
 
 
-def ensure_repository(ecr: Any) -> str:
-    """Create the MQTT repository if missing; return its URI."""
+def ensure_repository(target: AwsTarget, env: str) -> str:
+    """The URI of ``env``'s scope repository; the emulator creates it when missing.
+
+    In a real account infrastructure/bootstrap creates the three repositories and the deploy
+    roles may not create any, so a missing one means the bootstrap has not been deployed.
+    """
+    name = environments.ecr_repository(env)
+    ecr = target.client("ecr")
     try:
-        repo = ecr.describe_repositories(repositoryNames=[environments.ECR_REPOSITORY])
+        repo = ecr.describe_repositories(repositoryNames=[name])
         return str(repo["repositories"][0]["repositoryUri"])
     except ecr.exceptions.RepositoryNotFoundException:
+        if not target.emulated:
+            raise RuntimeError(
+                f"The ECR repository {name} does not exist: deploy infrastructure/bootstrap "
+                "(see its README) before publishing images."
+            ) from None
         created = ecr.create_repository(
-            repositoryName=environments.ECR_REPOSITORY,
+            repositoryName=name,
             imageScanningConfiguration={"scanOnPush": True},
             tags=[{"Key": "Project", "Value": environments.PROJECT}],
         )
         return str(created["repository"]["repositoryUri"])
 
 
-def ecr_login(target: AwsTarget, password_file: Path) -> str:
+def ecr_login(target: AwsTarget, env: str, password_file: Path) -> str:
     """Write the registry password to ``password_file``; return ``<registry> <repository URI>``."""
-    ecr = target.client("ecr")
-    uri = ensure_repository(ecr)
-    auth = ecr.get_authorization_token()["authorizationData"][0]
+    uri = ensure_repository(target, env)
+    auth = target.client("ecr").get_authorization_token()["authorizationData"][0]
     user, _, password = base64.b64decode(auth["authorizationToken"]).decode().partition(":")
     if user != "AWS" or not password:
         raise RuntimeError("ECR returned an authorization token in an unexpected format.")
@@ -69,15 +78,15 @@ def oci_manifest(tarball: Path) -> tuple[bytes, str, str]:
     return blob, media_type, digest
 
 
-def planned_image_uri(target: AwsTarget, tarball: Path) -> str:
+def planned_image_uri(target: AwsTarget, env: str, tarball: Path) -> str:
     """``repository@digest`` a push of this image would produce, without pushing (plan)."""
+    name = environments.ecr_repository(env)
     ecr = target.client("ecr")
     try:
-        repo = ecr.describe_repositories(repositoryNames=[environments.ECR_REPOSITORY])
+        repo = ecr.describe_repositories(repositoryNames=[name])
         uri = str(repo["repositories"][0]["repositoryUri"])
     except ecr.exceptions.RepositoryNotFoundException:
-        registry = f"{target.account_id()}.dkr.ecr.{target.region}.amazonaws.com"
-        uri = f"{registry}/{environments.ECR_REPOSITORY}"
+        uri = f"{target.account_id()}.dkr.ecr.{target.region}.amazonaws.com/{name}"
     return f"{uri}@{oci_manifest(tarball)[2]}"
 
 
@@ -85,11 +94,10 @@ def register_oci_image(target: AwsTarget, env: str, commit: str, tarball: Path) 
     """Emulator only: put the image's manifest into ECR; return ``repository@digest``."""
     if not target.emulated:
         raise RuntimeError("register-image is the emulator's stand-in; real accounts get a push.")
-    ecr = target.client("ecr")
-    uri = ensure_repository(ecr)
+    uri = ensure_repository(target, env)
     manifest, media_type, digest = oci_manifest(tarball)
-    pushed = ecr.put_image(
-        repositoryName=environments.ECR_REPOSITORY,
+    pushed = target.client("ecr").put_image(
+        repositoryName=environments.ecr_repository(env),
         imageManifest=manifest.decode(),
         imageManifestMediaType=media_type,
         imageTag=environments.image_tag(env, commit),

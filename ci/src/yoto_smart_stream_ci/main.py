@@ -264,6 +264,8 @@ class YotoSmartStream:
                 "-m",
                 "yoto_smart_stream_ci",
                 "ecr-login",
+                "--env",
+                env,
                 "--password-file",
                 "/run/ecr-password",
             ]

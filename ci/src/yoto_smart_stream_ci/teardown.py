@@ -94,22 +94,32 @@ def _stack_buckets(cfn: Any, stack: str) -> list[str]:
     return buckets
 
 
-def _delete_env_images(ecr: Any, env: str) -> int:
+def _env_image_tags(ecr: Any, env: str) -> list[str]:
+    """The env's own tags in its scope's repository (other pr-N share the preview one)."""
     try:
         pages = ecr.get_paginator("list_images").paginate(
-            repositoryName=environments.ECR_REPOSITORY
+            repositoryName=environments.ecr_repository(env), filter={"tagStatus": "TAGGED"}
         )
-        ids = [
-            i
+        return [
+            i["imageTag"]
             for page in pages
             for i in page["imageIds"]
-            if i.get("imageTag", "").startswith(f"{env}-") or i.get("imageTag") == env
+            if environments.is_image_tag_of(env, i.get("imageTag", ""))
         ]
     except ecr.exceptions.RepositoryNotFoundException:
-        return 0
-    if ids:
-        ecr.batch_delete_image(repositoryName=environments.ECR_REPOSITORY, imageIds=ids)
-    return len(ids)
+        return []
+
+
+def _delete_env_images(ecr: Any, env: str) -> int:
+    """Remove the env's tags; ECR deletes an image with its last tag. By tag, not by digest:
+    another pr-N may have pushed the same image, and its tag must keep the image alive."""
+    tags = _env_image_tags(ecr, env)
+    for start in range(0, len(tags), 100):  # BatchDeleteImage takes at most 100 ids
+        ecr.batch_delete_image(
+            repositoryName=environments.ecr_repository(env),
+            imageIds=[{"imageTag": tag} for tag in tags[start : start + 100]],
+        )
+    return len(tags)
 
 
 def _env_parameters(ssm: Any, env: str) -> list[str]:
@@ -162,7 +172,7 @@ def teardown(target: AwsTarget, env: str, *, force: bool = False) -> TeardownRep
     images = _delete_env_images(target.client("ecr"), env)
     if images:
         report.actions.append(
-            f"deleted {images} image(s) of {env} from {environments.ECR_REPOSITORY}"
+            f"deleted {images} image tag(s) of {env} from {environments.ecr_repository(env)}"
         )
 
     if existed:
@@ -227,16 +237,8 @@ def remaining_resources(target: AwsTarget, env: str, account: str) -> list[str]:
         found = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
         left += [f"log group {g['logGroupName']}" for g in found if g["logGroupName"] == group]
     left += [f"SSM parameter {n}" for n in _env_parameters(target.client("ssm"), env)]
-    ecr = target.client("ecr")
-    try:
-        images = ecr.list_images(repositoryName=environments.ECR_REPOSITORY)["imageIds"]
-        left += [
-            f"image {environments.ECR_REPOSITORY}:{i['imageTag']}"
-            for i in images
-            if i.get("imageTag", "").startswith(f"{env}-") or i.get("imageTag") == env
-        ]
-    except ecr.exceptions.RepositoryNotFoundException:
-        pass
+    repository = environments.ecr_repository(env)
+    left += [f"image {repository}:{t}" for t in _env_image_tags(target.client("ecr"), env)]
     tagging = target.client("resourcegroupstaggingapi")
     pages = tagging.get_paginator("get_resources").paginate(
         TagFilters=[
