@@ -30,6 +30,7 @@ SECRET_FLAGS = {"--aws-access-key-id", "--aws-secret-access-key", "--aws-session
 PR_NUMBER = "${{ github.event.pull_request.number }}"
 FORK_GUARD = "github.event.pull_request.head.repo.full_name == github.repository"
 BASE_PERMISSIONS = {"contents": "read", "id-token": "write"}
+YOTO_CLIENT_ID_VAR = "${{ vars.YOTO_CLIENT_ID }}"
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,9 @@ def _dagger_problems(step: dict[str, Any], expected: Expected, version: str) -> 
             problems.append("the token must reach dagger only as the GITHUB_TOKEN variable")
     elif github_flags & set(flags) or step.get("env"):
         problems.append("a job that writes no comment gets no GitHub token")
+    # The Yoto OAuth client id is public (device-code flow), so it is a variable, not a secret.
+    if expected.function == "deploy" and flags.get("--yoto-client-id") != [YOTO_CLIENT_ID_VAR]:
+        problems.append("deploy must pass --yoto-client-id from the YOTO_CLIENT_ID variable")
     preview_deploy = expected.function == "deploy" and str(expected.env).startswith("pr-")
     if preview_deploy and "--no-cloudfront" not in flags:
         problems.append("previews deploy without CloudFront (the preview role has none)")
