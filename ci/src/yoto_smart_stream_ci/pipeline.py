@@ -47,18 +47,23 @@ def _smoke(target: AwsTarget, env: str, admin_password: str | None) -> smoke.Smo
         return smoke.run_smoke(url, admin_username="admin", admin_password=password)
 
 
-def run_deploy(target: AwsTarget, request: DeployRequest) -> DeployOutcome:
-    env = environments.validate_env(request.env)
-    announce(target)
-    started = time.monotonic()
-    timer = deploy.Timer(dict(request.gate_seconds))
-    parameters = environments.template_parameters(
+def _template_parameters(env: str, request: DeployRequest) -> dict[str, str]:
+    """The stack parameters of a request: `plan` must show exactly what `deploy` would apply."""
+    return environments.template_parameters(
         env,
         mqtt_image_uri=request.image_uri,
         yoto_client_id=request.yoto_client_id,
         git_commit=request.commit,
         cloudfront=request.cloudfront,
     )
+
+
+def run_deploy(target: AwsTarget, request: DeployRequest) -> DeployOutcome:
+    env = environments.validate_env(request.env)
+    announce(target)
+    started = time.monotonic()
+    timer = deploy.Timer(dict(request.gate_seconds))
+    parameters = _template_parameters(env, request)
     with tempfile.TemporaryDirectory(prefix=f"deploy-{env}-") as tmp:
         workdir = Path(tmp)
         with timer.step("network"):
@@ -183,13 +188,7 @@ def run_smoke(
 def run_plan(target: AwsTarget, request: DeployRequest) -> str:
     env = environments.validate_env(request.env)
     announce(target)
-    parameters = environments.template_parameters(
-        env,
-        mqtt_image_uri=request.image_uri,
-        yoto_client_id=request.yoto_client_id,
-        git_commit=request.commit,
-        cloudfront=request.cloudfront,
-    )
+    parameters = _template_parameters(env, request)
     with tempfile.TemporaryDirectory(prefix=f"plan-{env}-") as tmp:
         packaged = deploy.package(target, env, request.build_dir, Path(tmp))
         text = deploy.describe_changes(target, env, packaged, parameters)
