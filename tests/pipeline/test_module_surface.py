@@ -25,6 +25,16 @@ AWS_ARGS = {
     "region": ("<class 'str'>", '"eu-west-2"', "AWS region"),
 }
 ENV = {"env": ("<class 'str'>", None, "Environment: prod, dev or pr-<number>")}
+ALARM_EMAIL = {
+    "alarm-email": (
+        "<class 'str'>",
+        '""',
+        "prod: e-mail address the alarms and the budget notify",
+    )
+}
+ADMIN_PASSWORD = {
+    "admin-password": (SECRET, "null", "Admin password (default: the env's SSM parameter)")
+}
 GITHUB = {
     "github-token": (SECRET, "null", "GitHub token for the PR comment"),
     "github-repository": ("<class 'str'>", '""', "GitHub repository OWNER/NAME for the PR comment"),
@@ -72,7 +82,7 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
         },
     ),
     "deploy": (
-        "Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; prints a summary.",
+        "Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; returns the summary (Markdown).",
         False,
         "never",
         "str",
@@ -83,8 +93,23 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
             "yoto-client-id": ("<class 'str'>", '""', "Yoto OAuth client id"),
             **GITHUB,
             "commit": ("<class 'str'>", '""', "Git commit being deployed"),
+            **ALARM_EMAIL,
             **AWS_ARGS,
         },
+    ),
+    "integration-test": (
+        "Full API, audio upload and streaming, a card created at Yoto, a forced token refresh.",
+        False,
+        "never",
+        "str",
+        {**ENV, **ADMIN_PASSWORD, **AWS_ARGS},
+    ),
+    "environment-url": (
+        "The env's DashboardUrl alone (no newline): the URL of its GitHub deployment.",
+        False,
+        "never",
+        "str",
+        {**ENV, **AWS_ARGS},
     ),
     "smoke-test": (
         "Health, ready, admin login, player list and an S3 upload/download round trip.",
@@ -108,6 +133,7 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
             "no-cloudfront": ("<class 'bool'>", "false", "Skip CloudFront (pr-N and dev only)"),
             "yoto-client-id": ("<class 'str'>", '""', "Yoto OAuth client id"),
             "commit": ("<class 'str'>", '""', "Git commit being deployed"),
+            **ALARM_EMAIL,
             **AWS_ARGS,
         },
     ),
@@ -188,7 +214,16 @@ def test_source_is_the_repository_with_an_allow_list(api: dict[str, Any]) -> Non
 def test_every_aws_step_is_never_cached(api: dict[str, Any]) -> None:
     aws_facing = [n for n, f in api["functions"].items() if "aws-access-key-id" in f["args"]]
     assert sorted(aws_facing) == sorted(
-        ["publish-image", "deploy", "smoke-test", "plan", "teardown", "cleanup-stale"]
+        [
+            "publish-image",
+            "deploy",
+            "integration-test",
+            "environment-url",
+            "smoke-test",
+            "plan",
+            "teardown",
+            "cleanup-stale",
+        ]
     )
     assert all(api["functions"][n]["cache"] == "never" for n in aws_facing)
 

@@ -20,7 +20,7 @@ import anyio
 import dagger
 from dagger import DefaultPath, Doc, Ignore, check, dag, function, object_type
 
-from yoto_smart_stream_ci import contract, environments
+from yoto_smart_stream_ci import contract, environments, github_actions
 from yoto_smart_stream_ci.shared import (
     ADMIN_PASSWORD_VAR,
     BUILD_DIR,
@@ -40,6 +40,9 @@ from yoto_smart_stream_ci.shared import (
 )
 
 OCI_TARBALL: Final = "/tmp/mqtt-image.tar"  # noqa: S108 - path inside a throwaway container
+# The core appends the deploy's Markdown summary here (it is GITHUB_STEP_SUMMARY inside the
+# container); `deploy` returns it, and the workflow saves it with `--output "$GITHUB_STEP_SUMMARY"`.
+STEP_SUMMARY_FILE: Final = "/run/github/step-summary.md"
 ECR_PASSWORD_FILE: Final = "/run/ecr-password"  # noqa: S105 - a path, not a password
 # What the engine uploads from the repository; everything else (virtualenvs, caches, build
 # output, local benchmarks) never leaves the host. `.dockerignore` holds the same list for
@@ -95,6 +98,7 @@ def deploy_request(
     commit: str,
     emulated: bool,
     gate_seconds: dict[str, float] | None = None,
+    alarm_email: str = "",
 ) -> contract.DeployRequest:
     """The deploy request; with real credentials its image is filled in once it is published."""
     return contract.DeployRequest(
@@ -104,6 +108,7 @@ def deploy_request(
         commit=commit,
         yoto_client_id=yoto_client_id,
         no_cloudfront=no_cloudfront,
+        alarm_email=alarm_email,
         dashboard_dir=DASHBOARD_DIR,
         github_repository=github_repository,
         gate_seconds=dict(gate_seconds or {}),
@@ -111,7 +116,7 @@ def deploy_request(
 
 
 def plan_request(
-    *, env: str, no_cloudfront: bool, yoto_client_id: str, commit: str
+    *, env: str, no_cloudfront: bool, yoto_client_id: str, commit: str, alarm_email: str = ""
 ) -> contract.PlanRequest:
     """Every stack-changing field deploy takes, so plan shows exactly what deploy would apply."""
     return contract.PlanRequest(
@@ -121,7 +126,16 @@ def plan_request(
         commit=commit,
         yoto_client_id=yoto_client_id,
         no_cloudfront=no_cloudfront,
+        alarm_email=alarm_email,
     )
+
+
+def integration_test_request(*, env: str) -> contract.IntegrationTestRequest:
+    return contract.IntegrationTestRequest(env=env)
+
+
+def environment_url_request(*, env: str) -> contract.EnvironmentUrlRequest:
+    return contract.EnvironmentUrlRequest(env=env)
 
 
 def smoke_request(*, env: str | None, url: str | None) -> contract.SmokeRequest:
@@ -157,6 +171,7 @@ GithubToken = Annotated[dagger.Secret | None, Doc("GitHub token for the PR comme
 GithubRepository = Annotated[str, Doc("GitHub repository OWNER/NAME for the PR comment")]
 NoCloudfront = Annotated[bool, Doc("Skip CloudFront (pr-N and dev only)")]
 YotoClientId = Annotated[str, Doc("Yoto OAuth client id")]
+AlarmEmail = Annotated[str, Doc("prod: e-mail address the alarms and the budget notify")]
 Commit = Annotated[str, Doc("Git commit being deployed")]
 
 
@@ -309,12 +324,13 @@ class YotoSmartStream:
         github_token: GithubToken = None,
         github_repository: GithubRepository = "",
         commit: Commit = "",
+        alarm_email: AlarmEmail = "",
         aws_access_key_id: AwsKey = None,
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
     ) -> str:
-        """Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; prints a summary."""
+        """Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; returns the summary (Markdown)."""
         emulated = aws_access_key_id is None
         # Built (and so validated) before anything runs; the image is added once published.
         request = deploy_request(
@@ -324,6 +340,7 @@ class YotoSmartStream:
             github_repository=github_repository,
             commit=commit,
             emulated=emulated,
+            alarm_email=alarm_email,
         )
         aws = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
         gate: dict[str, float] = {}
@@ -349,7 +366,48 @@ class YotoSmartStream:
             ctr = ctr.with_secret_variable(ADMIN_PASSWORD_VAR, admin_password)
         if github_token is not None:
             ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
+        # The full log streams live; what is returned is the summary the core wrote.
+        ran = ctr.with_env_variable(github_actions.SUMMARY_VAR, STEP_SUMMARY_FILE).with_exec(
+            contract.core_command(request)
+        )
+        return await ran.file(STEP_SUMMARY_FILE).contents()
+
+    @never_cached
+    async def integration_test(
+        self,
+        env: Env,
+        admin_password: Annotated[
+            dagger.Secret | None, Doc("Admin password (default: the env's SSM parameter)")
+        ] = None,
+        aws_access_key_id: AwsKey = None,
+        aws_secret_access_key: AwsSecretKey = None,
+        aws_session_token: AwsSessionToken = None,
+        region: Region = DEFAULT_REGION,
+    ) -> str:
+        """Full API, audio upload and streaming, a card created at Yoto, a forced token refresh."""
+        request = integration_test_request(env=env)
+        ctr = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
+        if admin_password is not None:
+            ctr = ctr.with_secret_variable(ADMIN_PASSWORD_VAR, admin_password)
         return await ctr.with_exec(contract.core_command(request)).stdout()
+
+    @never_cached
+    async def environment_url(
+        self,
+        env: Env,
+        aws_access_key_id: AwsKey = None,
+        aws_secret_access_key: AwsSecretKey = None,
+        aws_session_token: AwsSessionToken = None,
+        region: Region = DEFAULT_REGION,
+    ) -> str:
+        """The env's DashboardUrl alone (no newline): the URL of its GitHub deployment."""
+        request = environment_url_request(env=env)
+        out = await (
+            self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
+            .with_exec(contract.core_command(request))
+            .stdout()
+        )
+        return out.strip().splitlines()[-1]
 
     @never_cached
     async def smoke_test(
@@ -378,6 +436,7 @@ class YotoSmartStream:
         no_cloudfront: NoCloudfront = False,
         yoto_client_id: YotoClientId = "",
         commit: Commit = "",
+        alarm_email: AlarmEmail = "",
         aws_access_key_id: AwsKey = None,
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
@@ -385,7 +444,11 @@ class YotoSmartStream:
     ) -> str:
         """Create a change set for the env and print what would change, without executing it."""
         request = plan_request(
-            env=env, no_cloudfront=no_cloudfront, yoto_client_id=yoto_client_id, commit=commit
+            env=env,
+            no_cloudfront=no_cloudfront,
+            yoto_client_id=yoto_client_id,
+            commit=commit,
+            alarm_email=alarm_email,
         )
         return await (
             self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
