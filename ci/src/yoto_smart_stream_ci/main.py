@@ -57,6 +57,8 @@ SOURCE_ALLOW_LIST: Final = [
     "!infrastructure/**",
     "!ci/Dockerfile",
     "!ci/pyproject.toml",
+    "!ci/uv.lock",
+    "!ci/README.md",
     "!ci/src/**",
     "!tests/**",
     "!bench/**",
