@@ -103,7 +103,13 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
         False,
         "never",
         "str",
-        {**ENV, **AWS_ARGS},
+        {
+            **ENV,
+            "no-cloudfront": ("<class 'bool'>", "false", "Skip CloudFront (pr-N and dev only)"),
+            "yoto-client-id": ("<class 'str'>", '""', "Yoto OAuth client id"),
+            "commit": ("<class 'str'>", '""', "Git commit being deployed"),
+            **AWS_ARGS,
+        },
     ),
     "teardown": (
         "Empty the env's buckets, delete its images and stack, then verify nothing remains.",
@@ -247,3 +253,24 @@ def test_the_module_registers_with_the_engine_api_offline() -> None:
     source = functions[""]["args"]["source"]
     assert source["defaultPath"] == "/"
     assert source["ignore"][0] == "*"
+
+
+def test_docker_builds_see_the_same_source_as_the_engine() -> None:
+    # .dockerignore (docker build of ci/Dockerfile and mqtt/Dockerfile) and the Dagger
+    # module's source allow-list are one list, so both executors build the same context.
+    from yoto_smart_stream_ci.main import SOURCE_ALLOW_LIST
+    from yoto_smart_stream_ci.shared import TEST_STAGE, TOOLCHAIN_DOCKERFILE, WORKSPACE_STAGE
+
+    lines = [
+        line
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines == SOURCE_ALLOW_LIST
+    stages = {
+        line.split(" AS ")[1].strip()
+        for line in (REPO_ROOT / TOOLCHAIN_DOCKERFILE).read_text().splitlines()
+        if line.startswith("FROM ") and " AS " in line
+    }
+    assert {WORKSPACE_STAGE, TEST_STAGE} <= stages
+    assert "# syntax=" not in (REPO_ROOT / TOOLCHAIN_DOCKERFILE).read_text()

@@ -1,8 +1,9 @@
 """The AWS-facing commands, end to end: what ``python -m yoto_smart_stream_ci`` runs.
 
-The Dagger functions run exactly these inside a container (with secrets as environment
-variables and, without credentials, a moto service bound as the endpoint); the host
-end-to-end test runs them against a moto server on 127.0.0.1.
+Each command receives its typed request from ``contract`` (validated once, when it was parsed)
+and the secrets from the environment. The Dagger functions run exactly these inside a container
+(with, without credentials, a moto service bound as the endpoint); the host tests run them
+against a moto server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -10,28 +11,38 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from yoto_smart_stream_ci import deploy, environments, release, sam, smoke, stale, teardown
+from yoto_smart_stream_ci import (
+    contract,
+    deploy,
+    environments,
+    images,
+    release,
+    sam,
+    smoke,
+    stale,
+    teardown,
+)
 from yoto_smart_stream_ci.aws import AwsTarget, announce
+from yoto_smart_stream_ci.shared import ADMIN_PASSWORD_VAR, GITHUB_TOKEN_VAR
 
 
-@dataclass
-class DeployRequest:
-    env: str
-    build_dir: Path
-    image_uri: str
-    commit: str = ""
-    yoto_client_id: str = ""
-    cloudfront: bool | None = None
-    dashboard_dir: Path | None = None
+@dataclass(frozen=True)
+class Secrets:
+    """What reaches the core only as environment variables, never as request fields."""
+
     admin_password: str | None = None
     github_token: str | None = None
-    github_repository: str = ""
-    gate_seconds: dict[str, float] = field(default_factory=dict)
-    network_template: Path = sam.NETWORK_TEMPLATE
+
+    @classmethod
+    def from_environ(cls) -> Secrets:
+        return cls(
+            admin_password=os.environ.get(ADMIN_PASSWORD_VAR) or None,
+            github_token=os.environ.get(GITHUB_TOKEN_VAR) or None,
+        )
 
 
 @dataclass
@@ -41,45 +52,101 @@ class DeployOutcome:
     rolled_back: bool = False
 
 
+def run(target: AwsTarget, request: contract.Request, secrets: Secrets) -> bool:
+    """Run one parsed request; ``True`` when it succeeded."""
+    match request:
+        case contract.DeployRequest():
+            return run_deploy(target, request, secrets).ok
+        case contract.PlanRequest():
+            run_plan(target, request)
+            return True
+        case contract.SmokeRequest():
+            return run_smoke(target, request, secrets.admin_password).ok
+        case contract.TeardownRequest():
+            return run_teardown(
+                target,
+                request.env,
+                force=request.force,
+                github_token=secrets.github_token,
+                github_repository=request.github_repository,
+            ).ok
+        case contract.CleanupStaleRequest():
+            reports = run_cleanup_stale(
+                target,
+                max_age_hours=request.max_age_hours,
+                github_token=secrets.github_token,
+                github_repository=request.github_repository,
+            )
+            return all(r.ok for r in reports)
+        case contract.EcrLoginRequest():
+            print(images.ecr_login(target, request.env, Path(request.password_file)), flush=True)
+            return True
+        case contract.RegisterImageRequest():
+            uri = images.register_oci_image(
+                target, request.env, request.commit, Path(request.oci_tarball)
+            )
+            print(uri, flush=True)
+            return True
+    raise contract.RequestError(f"The {request.command} command does not talk to AWS.")
+
+
+def _image_uri(target: AwsTarget, request: contract.StackChange, *, register: bool) -> str:
+    """The pinned image the stack runs: the published one, or the emulator's registration."""
+    if request.image_uri:
+        return request.image_uri
+    tarball = Path(request.oci_tarball)
+    if register:
+        return images.register_oci_image(target, request.env, request.commit, tarball)
+    return images.planned_image_uri(target, request.env, tarball)
+
+
 def _smoke(target: AwsTarget, env: str, admin_password: str | None) -> smoke.SmokeReport:
     password = admin_password or deploy.read_admin_password(target, env)
     with deploy.serving_api(target, env) as url:
         return smoke.run_smoke(url, admin_username="admin", admin_password=password)
 
 
-def _template_parameters(env: str, request: DeployRequest) -> dict[str, str]:
+def _template_parameters(request: contract.StackChange, image_uri: str) -> dict[str, str]:
     """The stack parameters of a request: `plan` must show exactly what `deploy` would apply."""
     return environments.template_parameters(
-        env,
-        mqtt_image_uri=request.image_uri,
+        request.env,
+        mqtt_image_uri=image_uri,
         yoto_client_id=request.yoto_client_id,
         git_commit=request.commit,
         cloudfront=request.cloudfront,
     )
 
 
-def run_deploy(target: AwsTarget, request: DeployRequest) -> DeployOutcome:
-    env = environments.validate_env(request.env)
+def run_deploy(
+    target: AwsTarget,
+    request: contract.DeployRequest,
+    secrets: Secrets,
+    *,
+    network_template: Path = sam.NETWORK_TEMPLATE,
+) -> DeployOutcome:
+    env = request.env
     announce(target)
     started = time.monotonic()
     timer = deploy.Timer(dict(request.gate_seconds))
-    parameters = _template_parameters(env, request)
+    with timer.step("image"):
+        image_uri = _image_uri(target, request, register=True)
+    parameters = _template_parameters(request, image_uri)
     with tempfile.TemporaryDirectory(prefix=f"deploy-{env}-") as tmp:
         workdir = Path(tmp)
         with timer.step("network"):
-            print(deploy.ensure_network_stack(target, request.network_template), flush=True)
+            print(deploy.ensure_network_stack(target, network_template), flush=True)
         with timer.step("secrets"):
-            deploy.ensure_secrets(target, env, request.admin_password)
+            deploy.ensure_secrets(target, env, secrets.admin_password)
         with timer.step("sam package"):
-            packaged = deploy.package(target, env, request.build_dir, workdir)
+            packaged = deploy.package(target, env, Path(request.build_dir), workdir)
         with timer.step("stack deploy"):
             deployed = deploy.deploy_stack(target, env, packaged, parameters)
         dashboard = "no dashboard directory given"
-        if request.dashboard_dir is not None:
+        if request.dashboard_dir:
             with timer.step("dashboard sync"):
-                dashboard = deploy.sync_dashboard(target, env, request.dashboard_dir)
+                dashboard = deploy.sync_dashboard(target, env, Path(request.dashboard_dir))
         with timer.step("smoke test"):
-            report = _smoke(target, env, request.admin_password)
+            report = _smoke(target, env, secrets.admin_password)
         print(report.render(), flush=True)
 
         rolled_back = False
@@ -91,7 +158,7 @@ def run_deploy(target: AwsTarget, request: DeployRequest) -> DeployOutcome:
                 packaged,
                 parameters,
                 commit=request.commit,
-                image_uri=request.image_uri,
+                image_uri=image_uri,
             )
         elif release.rolls_back(env):
             with timer.step("rollback"):
@@ -104,7 +171,7 @@ def run_deploy(target: AwsTarget, request: DeployRequest) -> DeployOutcome:
         f"  stack       : {deployed.stack} ({deployed.status})",
         f"  ApiUrl      : {deployed.outputs.get('ApiUrl', '(not created in the emulator: served locally)')}",
         f"  DashboardUrl: {deployed.outputs.get('DashboardUrl', '(not created in the emulator)')}",
-        f"  image       : {request.image_uri}",
+        f"  image       : {image_uri}",
         f"  dashboard   : {dashboard}",
         f"  smoke test  : {'passed' if report.ok else 'FAILED'}",
     ]
@@ -122,8 +189,8 @@ def run_deploy(target: AwsTarget, request: DeployRequest) -> DeployOutcome:
     summary = "\n".join(lines)
     print(summary, flush=True)
 
-    if request.github_token and environments.env_kind(env) is environments.EnvKind.PR:
-        _comment_deployed(request, deployed, report.ok, report.render())
+    if secrets.github_token and environments.env_kind(env) is environments.EnvKind.PR:
+        _comment_deployed(request, secrets.github_token, deployed, report.ok, report.render())
     return DeployOutcome(ok=report.ok, summary=summary, rolled_back=rolled_back)
 
 
@@ -150,12 +217,16 @@ def _github_api() -> str:
 
 
 def _comment_deployed(
-    request: DeployRequest, deployed: deploy.DeployedStack, ok: bool, smoke_summary: str
+    request: contract.DeployRequest,
+    github_token: str,
+    deployed: deploy.DeployedStack,
+    ok: bool,
+    smoke_summary: str,
 ) -> None:
     from yoto_smart_stream_ci import github_comments
 
     number = environments.pr_number(request.env)
-    if number is None or not request.github_token:
+    if number is None:
         return
     body = github_comments.render_deployed_comment(
         env=request.env,
@@ -166,31 +237,28 @@ def _comment_deployed(
         smoke_summary=smoke_summary,
     )
     github_comments.upsert_pr_comment(
-        _github_api(), request.github_token, request.github_repository, number, body
+        _github_api(), github_token, request.github_repository, number, body
     )
 
 
 def run_smoke(
-    target: AwsTarget, *, env: str | None, url: str | None, admin_password: str | None
+    target: AwsTarget, request: contract.SmokeRequest, admin_password: str | None
 ) -> smoke.SmokeReport:
-    if (env is None) == (url is None):
-        raise ValueError("Pass exactly one of --env or --url.")
-    if url is not None:
-        report = smoke.run_smoke(url, admin_username="admin", admin_password=admin_password)
+    if request.url is not None:
+        report = smoke.run_smoke(request.url, admin_username="admin", admin_password=admin_password)
     else:
-        environments.validate_env(env)
         announce(target)
-        report = _smoke(target, str(env), admin_password)
+        report = _smoke(target, str(request.env), admin_password)
     print(report.render(), flush=True)
     return report
 
 
-def run_plan(target: AwsTarget, request: DeployRequest) -> str:
-    env = environments.validate_env(request.env)
+def run_plan(target: AwsTarget, request: contract.PlanRequest) -> str:
+    env = request.env
     announce(target)
-    parameters = _template_parameters(env, request)
+    parameters = _template_parameters(request, _image_uri(target, request, register=False))
     with tempfile.TemporaryDirectory(prefix=f"plan-{env}-") as tmp:
-        packaged = deploy.package(target, env, request.build_dir, Path(tmp))
+        packaged = deploy.package(target, env, Path(request.build_dir), Path(tmp))
         text = deploy.describe_changes(target, env, packaged, parameters)
     print(text, flush=True)
     return text
