@@ -73,7 +73,7 @@ def test_python_stand_in_is_labelled_and_trusts_the_host_ca_bundle() -> None:
     tag = PYTHON_IMAGES[0]
     if not is_stand_in(tag):
         pytest.skip(f"{tag} is the real image here (a registry answered); nothing stands in.")
-    labels = docker.inspect("image", tag)["Config"]["Labels"]  # type: ignore[index]
+    labels = docker.inspect("image", tag)["Config"]["Labels"]
     assert labels[STAND_IN_LABEL] == "true"
     assert labels["org.opencontainers.image.description"].startswith("LOCAL STAND-IN for")
     bundle = docker.run("run", "--rm", tag, "cat", str(HOST_CA_BUNDLE)).stdout

@@ -50,9 +50,8 @@ Log = Callable[[str], None]
 
 
 def is_stand_in(tag: str) -> bool:
-    labels = docker.inspect("image", tag)["Config"]
-    assert isinstance(labels, dict)
-    return (labels.get("Labels") or {}).get(STAND_IN_LABEL) == "true"
+    labels = docker.inspect("image", tag)["Config"].get("Labels") or {}
+    return bool(labels.get(STAND_IN_LABEL) == "true")
 
 
 def _pull(tag: str) -> bool:
