@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _aws_command(request)
 
 
-def _fail(error: BaseException, code: int) -> int:
+def _fail(error: BaseException | str, code: int) -> int:
     print(f"error: {error}", file=sys.stderr, flush=True)
     return code
 
@@ -110,6 +110,10 @@ def _package(request: contract.PackageRequest) -> int:
         built = packaging.package(Path.cwd(), Path(request.build_dir))
     except RuntimeError as error:
         return _fail(error, EXIT_FAILED)
+    except OSError as error:
+        return _fail(
+            f"cannot write the build directory {request.build_dir}: {error.strerror}.", EXIT_FAILED
+        )
     verb = "built" if built.rebuilt else "unchanged inputs, reused"
     print(f"package: {verb} {built.build_dir} in {built.seconds:.2f}s", flush=True)
     return 0
