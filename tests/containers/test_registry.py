@@ -16,6 +16,7 @@ import pytest
 from tests.support import docker
 from tests.support.registry import Registry, running_registry
 from yoto_smart_stream_ci import environments
+from yoto_smart_stream_ci.contract import parse_image_reference
 
 ENV = "dev"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -106,3 +107,14 @@ def test_push_with_auth_gives_a_reference_the_registry_serves(
     assert {k.lower(): v for k, v in headers.items()}["docker-content-digest"] == digest
     status, _, _ = registry.request(f"/v2/{name}/manifests/{digest}", auth=False)
     assert status == 401
+
+    # The core takes the reference exactly as the engine returns it and pins it by digest.
+    parsed = parse_image_reference(published)
+    assert parsed.pinned == f"{registry.address}/{name}@{digest}"
+    assert parsed.tag == environments.image_tag(ENV, COMMIT)
+    assert parsed.registry == registry.address
+    # ...and the template takes what the core made of it (the step every real deploy stopped at).
+    parameters = environments.template_parameters(
+        ENV, mqtt_image_uri=parsed.pinned, yoto_client_id="yoto-client-id"
+    )
+    assert parameters["MqttImageUri"] == parsed.pinned
