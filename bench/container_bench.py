@@ -32,7 +32,7 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "ci" / "src")]
 
 from tests.containers.standins import ensure_base_images  # noqa: E402
 from tests.support import docker  # noqa: E402
-from tests.support.container_pipeline import emulated_account  # noqa: E402
+from tests.support.container_pipeline import KEPT_ACCOUNT, emulated_account  # noqa: E402
 from tests.support.moto_server import running_moto_server  # noqa: E402
 from tests.support.pipeline_cli import PipelineRunner  # noqa: E402
 from yoto_smart_stream_ci import contract  # noqa: E402
@@ -90,12 +90,12 @@ def lifecycle_in_containers(image: str, tarball: Path) -> float:
             (contract.PackageRequest(build_dir=BUILD_DIR), {}),
             (
                 deploy_request(env=ENV, no_cloudfront=True, yoto_client_id="bench",
-                               github_repository="", commit="0123456789ab", emulated=True),
+                               github_repository="", commit="0123456789ab", account=KEPT_ACCOUNT),
                 {"secrets": {ADMIN_PASSWORD_VAR: password},
                  "mounts": ("--volume", f"{tarball}:{OCI_TARBALL}:ro")},
             ),
-            (smoke_request(env=ENV, url=None), {}),
-            (teardown_request(env=ENV, force=False, github_repository=""), {}),
+            (smoke_request(env=ENV, url=None, account=KEPT_ACCOUNT), {}),
+            (teardown_request(env=ENV, force=False, github_repository="", account=KEPT_ACCOUNT), {}),
         ]  # fmt: skip
         for request, kwargs in steps:
             result = account.run(request, **kwargs)  # type: ignore[arg-type]

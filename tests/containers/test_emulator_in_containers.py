@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import docker
-from tests.support.container_pipeline import emulated_account
+from tests.support.container_pipeline import KEPT_ACCOUNT, emulated_account
 from tests.support.residue import remaining_of
 from yoto_smart_stream_ci import contract, environments
 from yoto_smart_stream_ci.main import OCI_TARBALL, deploy_request, smoke_request, teardown_request
@@ -41,13 +41,14 @@ def test_deploy_smoke_teardown_in_containers_leave_nothing_behind(
             return result.stdout
 
         step(contract.PackageRequest(build_dir=BUILD_DIR))
+
         request = deploy_request(
             env=ENV,
             no_cloudfront=True,
             yoto_client_id="client-in-container",
             github_repository="",
             commit="0123456789abcdef",
-            emulated=True,
+            account=KEPT_ACCOUNT,
         )
         deployed = step(
             request,
@@ -60,10 +61,12 @@ def test_deploy_smoke_teardown_in_containers_leave_nothing_behind(
         assert "MISSING" not in deployed
 
         # A later call finds the same account: the moto container is still there.
-        smoked = step(smoke_request(env=ENV, url=None))
+        smoked = step(smoke_request(env=ENV, url=None, account=KEPT_ACCOUNT))
         assert "Smoke test passed." in smoked
         assert remaining_of(account.endpoint, ENV), "the deploy left nothing to tear down"
 
-        torn = step(teardown_request(env=ENV, force=False, github_repository=""))
+        torn = step(
+            teardown_request(env=ENV, force=False, github_repository="", account=KEPT_ACCOUNT)
+        )
         assert f"Verified: nothing of {ENV} remains." in torn
         assert remaining_of(account.endpoint, ENV) == []

@@ -17,26 +17,22 @@ import httpx
 
 from tests.support import docker
 from yoto_smart_stream_ci import contract
+from yoto_smart_stream_ci.main import Account, emulator_request
 from yoto_smart_stream_ci.shared import (
     BUILD_DIR,
     DEFAULT_REGION,
-    EMULATOR_FLAG,
-    MOTO_COMMAND,
     MOTO_HOST,
     MOTO_PORT,
 )
 
 
 def emulator_env() -> dict[str, str]:
-    """What the Dagger layer's ``_aws`` sets without credentials (moto accepts any key)."""
-    return {
-        "AWS_ENDPOINT_URL": f"http://{MOTO_HOST}:{MOTO_PORT}",
-        EMULATOR_FLAG: "1",
-        "AWS_ACCESS_KEY_ID": "emulator",
-        "AWS_SECRET_ACCESS_KEY": "emulator",
-        "AWS_REGION": DEFAULT_REGION,
-        "AWS_DEFAULT_REGION": DEFAULT_REGION,
-    }
+    """What the Dagger layer's ``_aws`` sets without credentials; the request names moto."""
+    return {"AWS_REGION": DEFAULT_REGION, "AWS_DEFAULT_REGION": DEFAULT_REGION}
+
+
+# What the Dagger layer puts in each request for a kept account bound as `moto`.
+KEPT_ACCOUNT = Account(emulator=f"http://{MOTO_HOST}:{MOTO_PORT}")
 
 
 @dataclass
@@ -100,7 +96,11 @@ def emulated_account(image: str) -> Iterator[ContainerPipeline]:
         names.append(moto)
         publish = f"127.0.0.1::{MOTO_PORT}"
         extra = ("--network", net, "--network-alias", MOTO_HOST, "--publish", publish)
-        docker.run(*docker.run_args(image, name=moto, extra=extra, command=MOTO_COMMAND))
+        docker.run(
+            *docker.run_args(
+                image, name=moto, extra=extra, command=contract.core_command(emulator_request())
+            )
+        )
         endpoint = f"http://127.0.0.1:{_published_port(moto, MOTO_PORT)}"
         _wait_for_http(endpoint)
         pipeline = ContainerPipeline(image, net, endpoint, volume, names)
