@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
@@ -40,6 +40,21 @@ class DeviceLoginPoll(BaseModel):
 
 class LinkStatus(BaseModel):
     linked: bool
+    # "waiting": a device login was started and its code has not expired yet.
+    state: Literal["not_linked", "waiting", "linked"]
+
+
+class Disconnected(BaseModel):
+    linked: bool
+
+
+def _pending_login(aws: AwsDep) -> dict[str, Any] | None:
+    found = aws.table.get_item(Key=schema.device_code_key(), ConsistentRead=True).get("Item")
+    item = plain(found) if found else None
+    # DynamoDB's TTL deletes lazily, so an expired item may still be there.
+    if item is None or int(item[schema.TTL_ATTRIBUTE]) <= time.time():
+        return None
+    return item
 
 
 @router.post("/start", response_model=DeviceLoginStarted)
@@ -68,13 +83,11 @@ def poll(
     admin: AdminUser, auth: AuthClientDep, aws: AwsDep, tokens: TokenManagerDep
 ) -> DeviceLoginPoll:
     """One non-blocking attempt; the dashboard calls it again after ``interval`` seconds."""
-    found = aws.table.get_item(Key=schema.device_code_key(), ConsistentRead=True).get("Item")
-    item = plain(found) if found else None
-    # DynamoDB's TTL deletes lazily, so an expired item may still be there.
-    if item is None or int(item[schema.TTL_ATTRIBUTE]) <= time.time():
+    item = _pending_login(aws)
+    if item is None:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            "No Yoto login is in progress; start with POST /api/auth/start.",
+            "No Yoto sign-in is waiting for a code. Start linking the Yoto account again.",
         )
     interval = int(item.get("interval", 5))
     result = auth.poll_device_code(str(item["device_code"]))
@@ -91,13 +104,15 @@ def poll(
             ExpressionAttributeValues={":interval": interval},
         )
         return DeviceLoginPoll(
-            status="slow_down", interval=interval, message="Polling too fast; wait longer."
+            status="slow_down",
+            interval=interval,
+            message="Waiting for the code to be entered on Yoto's page.",
         )
     if result.status == "authorization_pending":
         return DeviceLoginPoll(
             status="authorization_pending",
             interval=interval,
-            message="Waiting for the code to be entered at the verification address.",
+            message="Waiting for the code to be entered on Yoto's page.",
         )
     aws.table.delete_item(Key=schema.device_code_key())
     if result.status == "denied":
@@ -108,5 +123,15 @@ def poll(
 
 
 @router.get("/status", response_model=LinkStatus)
-def link_status(user: CurrentUser, tokens: TokenManagerDep) -> LinkStatus:
-    return LinkStatus(linked=tokens.is_linked())
+def link_status(user: CurrentUser, tokens: TokenManagerDep, aws: AwsDep) -> LinkStatus:
+    if tokens.is_linked():
+        return LinkStatus(linked=True, state="linked")
+    return LinkStatus(linked=False, state="waiting" if _pending_login(aws) else "not_linked")
+
+
+@router.post("/disconnect", response_model=Disconnected)
+def disconnect(admin: AdminUser, tokens: TokenManagerDep, aws: AwsDep) -> Disconnected:
+    """Forget the Yoto tokens (and any half-finished login); linking again starts afresh."""
+    tokens.forget()
+    aws.table.delete_item(Key=schema.device_code_key())
+    return Disconnected(linked=False)
