@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 from playwright.sync_api import BrowserContext, Playwright, sync_playwright
 
@@ -36,7 +37,11 @@ CHROMIUM_FLAGS = [
 FAKE_PLAYERS = [
     {"deviceId": "player-kitchen", "name": "Kitchen", "online": True},
     {"deviceId": "player-den", "name": "<i>Den</i> & co", "online": False},
+    {"deviceId": "player-bedroom", "name": "Bedroom", "online": True},
 ]
+# The viewer's time zone: events must read in it, not in UTC.
+VIEWER_TIMEZONE = "America/New_York"
+AXE_SCRIPT = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,25 @@ class Dashboard:
     admin_username: str
     admin_password: str
     yoto: FakeYoto
+    table_name: str
+    bucket_name: str
+
+
+def allow_browser_uploads(bucket_name: str, origin: str) -> None:
+    """The bucket's CORS rule as infrastructure/template.yaml sets it, for this origin."""
+    boto3.client("s3").put_bucket_cors(
+        Bucket=bucket_name,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedMethods": ["PUT", "GET", "HEAD"],
+                    "AllowedOrigins": [origin],
+                    "AllowedHeaders": ["content-type", "content-length", "content-md5"],
+                    "MaxAgeSeconds": 3000,
+                }
+            ]
+        },
+    )
 
 
 @pytest.fixture
@@ -63,12 +87,15 @@ def dashboard(aws_environ: dict[str, str]) -> Iterator[Dashboard]:
             session_cookie_secure="true",
         )
         with running_app_server(env) as server:
+            allow_browser_uploads(bucket, server.base_url)
             yield Dashboard(
                 url=f"{server.base_url}/",
                 api_url=f"{server.base_url}/api",
                 admin_username=server.settings.admin_username,
                 admin_password=admin_password,
                 yoto=yoto,
+                table_name=table,
+                bucket_name=bucket,
             )
 
 
@@ -80,15 +107,38 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture
-def browser(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
-    """A fresh Chromium profile per test (no cookies carried over between tests)."""
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core from the npm registry, pinned in tests/browser/package-lock.json."""
+    if not AXE_SCRIPT.is_file():
+        pytest.fail(
+            f"axe-core is not installed ({AXE_SCRIPT} is missing): run "
+            "`npm ci --prefix tests/browser` first.",
+            pytrace=False,
+        )
+    return AXE_SCRIPT.read_text(encoding="utf-8")
+
+
+def launch_browser(playwright: Playwright, profile: Path, axe: str | None = None) -> BrowserContext:
     context = playwright.chromium.launch_persistent_context(
-        str(tmp_path / "chromium-profile"),
+        str(profile),
         executable_path=CHROMIUM,
         headless=True,
         args=CHROMIUM_FLAGS,
+        timezone_id=VIEWER_TIMEZONE,
+        locale="en-GB",
     )
+    if axe is not None:
+        # An init script runs before the page's own scripts and is not subject to the page's
+        # CSP (which rightly refuses inline scripts), so axe is present on every navigation.
+        context.add_init_script(script=axe)
+    return context
+
+
+@pytest.fixture
+def browser(playwright: Playwright, tmp_path: Path, axe_source: str) -> Iterator[BrowserContext]:
+    """A fresh Chromium profile per test (no cookies carried over between tests)."""
+    context = launch_browser(playwright, tmp_path / "chromium-profile", axe_source)
     context.set_default_timeout(15_000)
     try:
         yield context
