@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,9 +73,10 @@ def allow_browser_uploads(bucket_name: str, origin: str) -> None:
     )
 
 
-@pytest.fixture
-def dashboard(aws_environ: dict[str, str]) -> Iterator[Dashboard]:
-    """The app (its dashboard at ``/``) on a free loopback port, with a fresh table and bucket."""
+@contextmanager
+def running_dashboard() -> Iterator[Dashboard]:
+    """The app (its dashboard at ``/``) on a free loopback port, with a fresh table and bucket
+    in the AWS endpoint the environment names (moto)."""
     table, bucket = create_app_resources(prefix="browser")
     admin_password = secrets.token_urlsafe(18)
     with running_yoto_fake() as yoto:
@@ -97,6 +99,12 @@ def dashboard(aws_environ: dict[str, str]) -> Iterator[Dashboard]:
                 table_name=table,
                 bucket_name=bucket,
             )
+
+
+@pytest.fixture
+def dashboard(aws_environ: dict[str, str]) -> Iterator[Dashboard]:
+    with running_dashboard() as served:
+        yield served
 
 
 # Module scope, not session: while Playwright's sync driver runs, its asyncio loop counts as

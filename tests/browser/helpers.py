@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -114,9 +115,7 @@ def go_to(page: Page, view: str) -> None:
     page.locator(f"#tabs a[data-view='{view}']").click()
     expect(page.locator(f"#{view}-view")).to_be_visible()
     # Loading notices go away (or turn into the view's message) before the view is judged.
-    expect(page.locator(f"#{view}-view .notice[role=status]")).not_to_have_text(
-        re.compile(r"^(Loading|Checking)")
-    )
+    expect(page.locator(f"#{view}-status")).not_to_have_text(re.compile(r"^(Loading|Checking)"))
 
 
 def check_view(page: Page, what: str) -> None:
@@ -154,3 +153,49 @@ def check_view(page: Page, what: str) -> None:
         }"""
     )
     assert result == [], f"{what}: axe found serious or critical problems: {result}"
+
+
+@dataclass(frozen=True)
+class Family:
+    """What ``seed_family`` made, for tests to point at."""
+
+    mp3_ids: list[str]
+    wav_id: str
+    unfinished_id: str
+    card_id: str
+
+
+def seed_family(dashboard: Dashboard) -> Family:
+    """A lived-in account: players doing things, a library with every kind of row, a card
+    and a second user."""
+    with api_client(dashboard) as api:
+        link_yoto(dashboard, api)
+        mp3_ids = [upload_audio(api, t) for t in ("The Gruffalo", "Room on the Broom")]
+        wav_id = upload_audio(api, "Birthday song (recording)", b"RIFF" + bytes(8192), "audio/wav")
+        unfinished_id = upload_audio(api, "Lullabies", complete=False)
+        card = api.post(
+            "/cards/streaming", json={"title": "Bedtime", "audio_ids": list(reversed(mp3_ids))}
+        )
+        card.raise_for_status()
+        api.post(
+            "/admin/users", json={"username": "grandma", "password": "a long enough password"}
+        ).raise_for_status()
+    player_reports(
+        dashboard,
+        "player-kitchen",
+        volume=35,
+        playback="playing",
+        card_id=card.json()["card_id"],
+        track_title="Room on the Broom",
+        battery=64,
+        charging=True,
+    )
+    player_reports(
+        dashboard,
+        "player-bedroom",
+        volume=20,
+        playback="paused",
+        track_title="The Gruffalo",
+        battery=90,
+    )
+    return Family(mp3_ids, wav_id, unfinished_id, str(card.json()["card_id"]))

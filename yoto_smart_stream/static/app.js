@@ -19,7 +19,7 @@ class ApiError extends Error {
 
 // What the API says is shown only when it reads as a plain sentence: no paths, status codes,
 // file-type names or setting names. Otherwise a sentence chosen by the kind of failure.
-const JARGON = /\/api\/|\bHTTP\b|\b(audio|video|application|text|image)\/[\w.+-]+|JSON|\b[A-Z]+_[A-Z_]+\b|\{|\bnull\b/;
+const JARGON = /\/api\/|\bHTTP\b|\barray\b|cardId|offline_access|\b(audio|video|application|text|image)\/[\w.+-]+|JSON|\b[A-Z]+_[A-Z_]+\b|\{|\bnull\b/;
 
 function isPlain(sentence) {
   return typeof sentence === "string" && sentence.length > 0 && sentence.length < 300 && !JARGON.test(sentence);
@@ -293,7 +293,7 @@ async function loadPlayers() {
   } catch (error) {
     if (error instanceof ApiError && error.status === 409 && /linked|link the Yoto account/i.test(error.detail)) {
       setStatus("players-status", "No Yoto account is linked yet.", true);
-      $("players-status").append(" ", el("a", { href: "#account" }, "Open “Yoto account” to link it."));
+      $("players-status").append(" ", el("a", { href: "#account", className: "button secondary notice-action" }, "Go to “Yoto account”"));
       return;
     }
     handleFailure("players-status", error);
@@ -990,6 +990,15 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("hashchange", () => {
     if (currentUser) selectView(viewFromHash());
   });
+  // Tapping the tab already shown reloads it (the hash does not change, so no hashchange).
+  for (const link of document.querySelectorAll("#tabs [data-view]")) {
+    link.addEventListener("click", (event) => {
+      if (location.hash === link.hash) {
+        event.preventDefault();
+        selectView(link.dataset.view);
+      }
+    });
+  }
   $("players-refresh").addEventListener("click", loadPlayers);
   $("upload-form").addEventListener("submit", upload);
   $("upload-file").addEventListener("change", () => fieldError($("upload-file"), $("upload-file-error"), ""));
