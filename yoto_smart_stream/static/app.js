@@ -374,8 +374,9 @@ function renderPlayer(player) {
     el(
       "div",
       { className: "actions" },
-      control("Play", "play", "Play sent.", "primary"),
-      control("Pause", "pause", "Pause sent."),
+      // The likely next tap is the prominent one: Pause while playing, Play otherwise.
+      control("Play", "play", "Play sent.", player.playback === "playing" ? "secondary" : "primary"),
+      control("Pause", "pause", "Pause sent.", player.playback === "playing" ? "primary" : "secondary"),
       control("Stop", "stop", "Stop sent."),
     ),
     el("div", { className: "volume-row" }, el("label", { htmlFor: volume.id }, "Volume"), volume, volumeValue),
@@ -710,7 +711,19 @@ function renderEditor() {
     ),
     ...(playable.length ? [] : [el("li", {}, el("span", { className: "track-name" }, "Add an MP3 to the library first."))]),
     ...(unplayable
-      ? [el("li", {}, el("span", { className: "track-name hint" }, `${unplayable} file(s) in the library aren't MP3, so they can't go on a card.`))]
+      ? [
+          el(
+            "li",
+            {},
+            el(
+              "span",
+              { className: "track-name hint" },
+              unplayable === 1
+                ? "1 file in the library isn't MP3, so it can't go on a card."
+                : `${unplayable} files in the library aren't MP3, so they can't go on a card.`,
+            ),
+          ),
+        ]
       : []),
   );
 }
