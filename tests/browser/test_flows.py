@@ -11,6 +11,7 @@ from playwright.sync_api import BrowserContext, Dialog, Page, expect
 from tests.browser.conftest import Dashboard
 from tests.browser.helpers import (
     api_client,
+    check_view,
     go_to,
     link_yoto,
     open_dashboard,
@@ -85,6 +86,7 @@ def test_upload_shows_progress_and_a_failed_upload_can_be_retried_or_removed(
     expect(failed).to_contain_text("This upload didn't finish, so it can't be played yet.")
     expect(failed.get_by_role("button", name="Retry uploading Room on the Broom")).to_be_visible()
     expect(failed.get_by_role("button", name="Remove Room on the Broom")).to_be_visible()
+    check_view(page, "library with a failed upload")
 
     # Retry, once storage can be reached again: the same file, without choosing it again.
     cdp.send("Network.setBlockedURLs", {"urls": []})

@@ -49,8 +49,9 @@ class Disconnected(BaseModel):
 
 
 def _pending_login(aws: AwsDep) -> dict[str, Any] | None:
+    """The device login started with /start, unless none was started or its code expired."""
     found = aws.table.get_item(Key=schema.device_code_key(), ConsistentRead=True).get("Item")
-    item = plain(found) if found else None
+    item: dict[str, Any] | None = plain(found) if found else None
     # DynamoDB's TTL deletes lazily, so an expired item may still be there.
     if item is None or int(item[schema.TTL_ATTRIBUTE]) <= time.time():
         return None
