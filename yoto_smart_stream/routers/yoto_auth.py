@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
@@ -15,8 +14,7 @@ from yoto_smart_stream.dependencies import (
     CurrentUser,
     TokenManagerDep,
 )
-from yoto_smart_stream.storage import schema
-from yoto_smart_stream.storage.items import plain
+from yoto_smart_stream.storage.device_login import DeviceLoginStore
 
 router = APIRouter(prefix="/api/auth", tags=["yoto account"])
 
@@ -48,28 +46,15 @@ class Disconnected(BaseModel):
     linked: bool
 
 
-def _pending_login(aws: AwsDep) -> dict[str, Any] | None:
-    """The device login started with /start, unless none was started or its code expired."""
-    found = aws.table.get_item(Key=schema.device_code_key(), ConsistentRead=True).get("Item")
-    item: dict[str, Any] | None = plain(found) if found else None
-    # DynamoDB's TTL deletes lazily, so an expired item may still be there.
-    if item is None or int(item[schema.TTL_ATTRIBUTE]) <= time.time():
-        return None
-    return item
+def _logins(aws: AwsDep) -> DeviceLoginStore:
+    return DeviceLoginStore(aws.table)
 
 
 @router.post("/start", response_model=DeviceLoginStarted)
 def start(admin: AdminUser, auth: AuthClientDep, aws: AwsDep) -> DeviceLoginStarted:
     code = auth.start_device_code()
     # The device code stays server-side; the browser only sees the user code.
-    aws.table.put_item(
-        Item={
-            **schema.device_code_key(),
-            "device_code": code.device_code,
-            "interval": code.interval,
-            schema.TTL_ATTRIBUTE: int(time.time()) + code.expires_in,
-        }
-    )
+    _logins(aws).start(code.device_code, code.interval, code.expires_in)
     return DeviceLoginStarted(
         user_code=code.user_code,
         verification_uri=code.verification_uri,
@@ -84,26 +69,22 @@ def poll(
     admin: AdminUser, auth: AuthClientDep, aws: AwsDep, tokens: TokenManagerDep
 ) -> DeviceLoginPoll:
     """One non-blocking attempt; the dashboard calls it again after ``interval`` seconds."""
-    item = _pending_login(aws)
-    if item is None:
+    logins = _logins(aws)
+    pending = logins.pending()
+    if pending is None:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             "No Yoto sign-in is waiting for a code. Start linking the Yoto account again.",
         )
-    interval = int(item.get("interval", 5))
-    result = auth.poll_device_code(str(item["device_code"]))
+    interval = pending.interval
+    result = auth.poll_device_code(pending.device_code)
     if result.status == "authorized" and result.tokens is not None:
         tokens.store(result.tokens)
-        aws.table.delete_item(Key=schema.device_code_key())
+        logins.finish()
         return DeviceLoginPoll(status="linked", message="The Yoto account is linked.")
     if result.status == "slow_down":
         interval += SLOW_DOWN_STEP_SECONDS
-        aws.table.update_item(
-            Key=schema.device_code_key(),
-            UpdateExpression="SET #interval = :interval",
-            ExpressionAttributeNames={"#interval": "interval"},
-            ExpressionAttributeValues={":interval": interval},
-        )
+        logins.set_interval(interval)
         return DeviceLoginPoll(
             status="slow_down",
             interval=interval,
@@ -115,7 +96,7 @@ def poll(
             interval=interval,
             message="Waiting for the code to be entered on Yoto's page.",
         )
-    aws.table.delete_item(Key=schema.device_code_key())
+    logins.finish()
     if result.status == "denied":
         return DeviceLoginPoll(status="denied", message="The Yoto login was declined.")
     return DeviceLoginPoll(
@@ -127,12 +108,12 @@ def poll(
 def link_status(user: CurrentUser, tokens: TokenManagerDep, aws: AwsDep) -> LinkStatus:
     if tokens.is_linked():
         return LinkStatus(linked=True, state="linked")
-    return LinkStatus(linked=False, state="waiting" if _pending_login(aws) else "not_linked")
+    return LinkStatus(linked=False, state="waiting" if _logins(aws).pending() else "not_linked")
 
 
 @router.post("/disconnect", response_model=Disconnected)
 def disconnect(admin: AdminUser, tokens: TokenManagerDep, aws: AwsDep) -> Disconnected:
     """Forget the Yoto tokens (and any half-finished login); linking again starts afresh."""
     tokens.forget()
-    aws.table.delete_item(Key=schema.device_code_key())
+    _logins(aws).finish()
     return Disconnected(linked=False)
