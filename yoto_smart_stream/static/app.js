@@ -1001,7 +1001,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", login);
   $("logout-button").addEventListener("click", logout);
   window.addEventListener("hashchange", () => {
-    if (currentUser) selectView(viewFromHash());
+    // Only view names switch views; the skip link's #main just moves focus.
+    if (currentUser && location.hash.slice(1) in loaders) selectView(viewFromHash());
   });
   // Tapping the tab already shown reloads it (the hash does not change, so no hashchange).
   for (const link of document.querySelectorAll("#tabs [data-view]")) {
