@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from yoto_smart_stream import dashboard
 from yoto_smart_stream.config import Settings, get_settings
 from yoto_smart_stream.dependencies import settings_dependency
 from yoto_smart_stream.routers import audio, cards, health, players, users, yoto_auth
@@ -78,5 +79,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Last, so API routes win: locally and in tests the dashboard is same-origin; in AWS
     # CloudFront serves it from S3 instead.
     if STATIC_DIR.is_dir():
+        app.include_router(dashboard.router)
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="dashboard")
     return app

@@ -12,9 +12,11 @@ from tests.containers.standins import (
     HOST_CA_BUNDLE,
     PUBLIC_IMAGES,
     PYTHON_IMAGES,
+    RECIPE_LABEL,
     STAND_IN_LABEL,
     UV_IMAGE,
     is_stand_in,
+    recipe,
 )
 from tests.support import docker
 from tests.support.template import REPO_ROOT
@@ -73,13 +75,17 @@ def test_python_stand_in_is_labelled_and_trusts_the_host_ca_bundle() -> None:
     tag = PYTHON_IMAGES[0]
     if not is_stand_in(tag):
         pytest.skip(f"{tag} is the real image here (a registry answered); nothing stands in.")
-    labels = docker.inspect("image", tag)["Config"]["Labels"]  # type: ignore[index]
+    labels = docker.inspect("image", tag)["Config"]["Labels"]
     assert labels[STAND_IN_LABEL] == "true"
     assert labels["org.opencontainers.image.description"].startswith("LOCAL STAND-IN for")
+    # Built by this recipe: an older stand-in would have been rebuilt by the docker_ready fixture.
+    assert labels[RECIPE_LABEL] == recipe()
     bundle = docker.run("run", "--rm", tag, "cat", str(HOST_CA_BUNDLE)).stdout
     assert bundle == HOST_CA_BUNDLE.read_text()
-    env = docker.run("run", "--rm", tag, "sh", "-c", "echo $SSL_CERT_FILE $UV_NATIVE_TLS").stdout
-    assert env.split() == [str(HOST_CA_BUNDLE), "1"]
+    env = docker.run(
+        "run", "--rm", tag, "sh", "-c", "echo $SSL_CERT_FILE $REQUESTS_CA_BUNDLE $UV_SYSTEM_CERTS"
+    ).stdout
+    assert env.split() == [str(HOST_CA_BUNDLE), str(HOST_CA_BUNDLE), "1"]
     # apt has trixie sources, as in the real image (reading them needs no network).
     sources = docker.run("run", "--rm", tag, "cat", "/etc/apt/sources.list.d/debian.sources")
     assert "Suites: trixie trixie-updates" in sources.stdout

@@ -20,6 +20,7 @@ from tests.support.pipeline_cli import CI_SRC, REPO_ROOT
 from yoto_smart_stream_ci import cli, contract, environments, main, pipeline
 
 HEX = "0123456789abcdef" * 4
+KEPT = main.Account(emulator="http://moto:5000")
 REGISTRY = "123456789012.dkr.ecr.eu-west-2.amazonaws.com"
 DEV_REPOSITORY = f"{REGISTRY}/{environments.ecr_repository('dev')}"
 # The forms Container.publish documents: the tag survives (reference.WithDigest on a named
@@ -79,7 +80,7 @@ def deploy_args(**overrides: Any) -> dict[str, Any]:
         "yoto_client_id": "client-123",
         "github_repository": "owner/name",
         "commit": "0123456789abcdef",
-        "emulated": True,
+        "account": main.CALL_ACCOUNT,
         "gate_seconds": {"lint": 1.5, "test": 20},
     }
     return {**args, **overrides}
@@ -93,17 +94,19 @@ def core_request(argv: list[str]) -> contract.Request:
 
 BUILDERS: list[tuple[str, Any]] = [
     ("deploy", lambda: main.deploy_request(**deploy_args())),
-    ("plan", lambda: main.plan_request(env="dev", no_cloudfront=True, yoto_client_id="c", commit="abc")),
+    ("plan", lambda: main.plan_request(env="dev", no_cloudfront=True, yoto_client_id="c", commit="abc", account=main.REAL_ACCOUNT)),
     ("deploy", lambda: main.deploy_request(**deploy_args(env="prod", no_cloudfront=False, alarm_email="ops@example.com"))),
-    ("plan", lambda: main.plan_request(env="prod", no_cloudfront=False, yoto_client_id="c", commit="abc", alarm_email="o+x@ex.co.uk")),
-    ("integration-test", lambda: main.integration_test_request(env="dev")),
-    ("environment-url", lambda: main.environment_url_request(env="pr-9")),
-    ("smoke", lambda: main.smoke_request(env="dev", url=None)),
-    ("smoke", lambda: main.smoke_request(env=None, url="https://example.com/dev")),
-    ("teardown", lambda: main.teardown_request(env="prod", force=True, github_repository="")),
-    ("cleanup-stale", lambda: main.cleanup_stale_request(max_age_hours=72, github_repository="o/n")),
+    ("plan", lambda: main.plan_request(env="prod", no_cloudfront=False, yoto_client_id="c", commit="abc", account=main.REAL_ACCOUNT, alarm_email="o+x@ex.co.uk")),
+    ("integration-test", lambda: main.integration_test_request(env="dev", account=main.CALL_ACCOUNT)),
+    ("environment-url", lambda: main.environment_url_request(env="pr-9", account=main.REAL_ACCOUNT)),
+    ("smoke", lambda: main.smoke_request(env="dev", url=None, account=main.CALL_ACCOUNT)),
+    ("smoke", lambda: main.smoke_request(env=None, url="https://example.com/dev", account=main.REAL_ACCOUNT)),
+    ("teardown", lambda: main.teardown_request(env="prod", force=True, github_repository="", account=main.REAL_ACCOUNT)),
+    ("cleanup-stale", lambda: main.cleanup_stale_request(max_age_hours=72, github_repository="o/n", account=KEPT)),
     ("ecr-login", lambda: main.ecr_login_request(env="pr-7")),
-    ("register-image", lambda: main.register_image_request(env="pr-7", commit="abc")),
+    ("register-image", lambda: main.register_image_request(env="pr-7", commit="abc", account=KEPT)),
+    ("preview", lambda: main.preview_request(env="pr-7", account=KEPT)),
+    ("emulator", main.emulator_request),
     ("package", lambda: contract.PackageRequest(build_dir=main.BUILD_DIR)),
     ("lint", contract.LintRequest),
 ]  # fmt: skip
@@ -134,11 +137,13 @@ def test_the_deploy_request_carries_every_dagger_argument() -> None:
         "dashboard_dir": main.DASHBOARD_DIR,
         "github_repository": "owner/name",
         "gate_seconds": {"lint": 1.5, "test": 20},
+        "emulator": "http://moto:5000",
+        "emulator_ends_with_call": True,
     }
 
 
 def test_a_real_deploy_request_is_not_run_before_its_image_is_published() -> None:
-    pending = main.deploy_request(**deploy_args(emulated=False))
+    pending = main.deploy_request(**deploy_args(account=main.REAL_ACCOUNT))
     with pytest.raises(contract.RequestError, match="--image-uri"):
         contract.core_command(pending)
     published = dataclasses.replace(pending, image_uri=TAGGED.replace("dev", "preview", 1))
@@ -151,14 +156,19 @@ def test_plan_takes_every_stack_changing_field_deploy_takes(dagger_module: Any) 
     functions = surface(dagger_module)["functions"]
     stack_fields = {f.name for f in dataclasses.fields(contract.StackChange)}
     # Fields the Dagger layer fills in itself (container paths, the image it builds).
-    engine_filled = {"env", "build_dir", "image_uri", "oci_tarball"}
+    engine_filled = {"env", "build_dir", "image_uri", "oci_tarball", "emulator_ends_with_call"}
     flags = {name.replace("_", "-") for name in stack_fields - engine_filled}
     assert flags <= set(functions["plan"]["args"])
     assert flags <= set(functions["deploy"]["args"])
     # And the same values give the same stack parameters.
-    kwargs = {"env": "dev", "no_cloudfront": True, "yoto_client_id": "c", "commit": "abc"}
-    plan = main.plan_request(**kwargs)
-    deploy = main.deploy_request(**kwargs, github_repository="", emulated=True)
+    kwargs: dict[str, Any] = {
+        "env": "dev",
+        "no_cloudfront": True,
+        "yoto_client_id": "c",
+        "commit": "abc",
+    }
+    plan = main.plan_request(**kwargs, account=KEPT)
+    deploy = main.deploy_request(**kwargs, github_repository="", account=KEPT)
     assert pipeline._template_parameters(plan, UNTAGGED) == pipeline._template_parameters(
         deploy, UNTAGGED
     )
@@ -239,7 +249,9 @@ def test_the_smoke_test_alias_is_the_smoke_command() -> None:
 def test_requests_are_immutable_and_compare_by_value() -> None:
     request = cast(
         contract.TeardownRequest,
-        main.teardown_request(env="pr-1", force=False, github_repository=""),
+        main.teardown_request(
+            env="pr-1", force=False, github_repository="", account=main.REAL_ACCOUNT
+        ),
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         request.env = "prod"  # type: ignore[misc]

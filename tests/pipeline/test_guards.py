@@ -58,13 +58,16 @@ def test_cli_rejects_bad_env_before_any_aws_call(
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
-@pytest.mark.parametrize("function", ["deploy", "plan", "teardown", "publish_image", "smoke_test"])
+@pytest.mark.parametrize(
+    "function", ["deploy", "plan", "teardown", "publish_image", "smoke_test", "preview"]
+)
 def test_dagger_layer_rejects_bad_env_before_building_anything(name: str, function: str) -> None:
+    extra: dict[str, dict[str, Any]] = {"preview": {"emulator": None}}
     # No engine here: a function that got past validation would fail on its first API call
     # with a different error, so the exception type proves where it stopped.
     module = YotoSmartStream(source=cast(Any, None))
     with pytest.raises(contract.RequestError, match="environment name"):
-        anyio.run(lambda: getattr(module, function)(env=name))
+        anyio.run(lambda: getattr(module, function)(env=name, **extra.get(function, {})))
 
 
 def test_teardown_of_prod_is_refused_without_force(
@@ -96,7 +99,7 @@ def test_smoke_needs_exactly_one_target() -> None:
 def test_half_credentials_are_refused() -> None:
     module = YotoSmartStream(source=cast(Any, None))
     with pytest.raises(ValueError, match="both --aws-access-key-id and --aws-secret-access-key"):
-        module._aws("eu-west-2", cast(Any, object()), None, None)
+        anyio.run(lambda: module._aws("eu-west-2", cast(Any, object()), None, None))
 
 
 def test_no_credentials_and_no_emulator_is_a_sentence(

@@ -23,6 +23,11 @@ AWS_ARGS = {
     "aws-secret-access-key": (SECRET, "null", "AWS secret access key"),
     "aws-session-token": (SECRET, "null", "AWS session token (GitHub OIDC)"),
     "region": ("<class 'str'>", '"eu-west-2"', "AWS region"),
+    "emulator": (
+        "dagger.Service | None",
+        "null",
+        "A kept emulated account (dagger call emulator up), e.g. tcp://localhost:5000",
+    ),
 }
 ENV = {"env": ("<class 'str'>", None, "Environment: prod, dev or pr-<number>")}
 ALARM_EMAIL = {
@@ -149,6 +154,28 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
             **AWS_ARGS,
         },
     ),
+    "emulator": (
+        "An emulated AWS account (moto) to keep across calls: `dagger call emulator up --ports 5000:5000`.",
+        False,
+        None,
+        "Service",
+        {},
+    ),
+    "preview": (
+        "Serve the env's deployed API and dashboard from the emulated account: `up --ports 8080:8080`.",
+        False,
+        "never",
+        "Service",
+        {
+            **ENV,
+            "emulator": (
+                "<class 'dagger.Service'>",
+                None,
+                "The kept emulated account the env is deployed in, e.g. tcp://localhost:5000",
+            ),
+            "region": AWS_ARGS["region"],
+        },
+    ),
     "cleanup-stale": (
         "Tear down stale pr-* environments (too old, or their pull request is closed).",
         False,
@@ -226,6 +253,10 @@ def test_every_aws_step_is_never_cached(api: dict[str, Any]) -> None:
         ]
     )
     assert all(api["functions"][n]["cache"] == "never" for n in aws_facing)
+    # Every function that can act on an account takes a kept emulated one.
+    with_emulator = [n for n, f in api["functions"].items() if "emulator" in f["args"]]
+    assert sorted(with_emulator) == sorted([*aws_facing, "preview"])
+    assert api["functions"]["preview"]["cache"] == "never"
 
 
 def test_engine_and_sdk_versions_are_pinned_together() -> None:

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,7 +121,7 @@ def image_exists(tag: str) -> bool:
     return run("image", "inspect", tag, check=False, timeout=30).returncode == 0
 
 
-def inspect(kind: str, name: str) -> dict[str, object]:
+def inspect(kind: str, name: str) -> dict[str, Any]:
     """``docker <kind> inspect`` of one object, as a dict."""
     data = json.loads(run(kind, "inspect", name).stdout)
     return dict(data[0])

@@ -46,16 +46,10 @@ class Deleted(BaseModel):
     status: str
 
 
-@router.post("", response_model=StreamingCard, status_code=status.HTTP_201_CREATED)
-def create_card(
-    body: NewStreamingCard,
-    user: CurrentUser,
-    settings: SettingsDep,
-    aws: AwsDep,
-    audio: AudioStoreDep,
-    cards: CardStoreDep,
-    api: YotoApiDep,
-) -> StreamingCard:
+def _chapters(
+    body: NewStreamingCard, settings: SettingsDep, aws: AwsDep, audio: AudioStoreDep
+) -> list[dict[str, object]]:
+    """One chapter per track, in the order given (the order the card plays)."""
     if not settings.public_url.startswith("https://"):
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -88,6 +82,20 @@ def create_card(
                 ],
             }
         )
+    return chapters
+
+
+@router.post("", response_model=StreamingCard, status_code=status.HTTP_201_CREATED)
+def create_card(
+    body: NewStreamingCard,
+    user: CurrentUser,
+    settings: SettingsDep,
+    aws: AwsDep,
+    audio: AudioStoreDep,
+    cards: CardStoreDep,
+    api: YotoApiDep,
+) -> StreamingCard:
+    chapters = _chapters(body, settings, aws, audio)
     card = api.create_content({"title": body.title, "content": {"chapters": chapters}})
     created = StreamingCard(
         card_id=card["cardId"],
@@ -103,6 +111,33 @@ def create_card(
 def list_cards(user: CurrentUser, cards: CardStoreDep) -> list[StreamingCard]:
     items = sorted(cards.list(), key=lambda c: c.get("created_at", 0), reverse=True)
     return [StreamingCard(**c) for c in items]
+
+
+@router.put("/{card_id}", response_model=StreamingCard)
+def update_card(
+    card_id: CardId,
+    body: NewStreamingCard,
+    user: CurrentUser,
+    settings: SettingsDep,
+    aws: AwsDep,
+    audio: AudioStoreDep,
+    cards: CardStoreDep,
+    api: YotoApiDep,
+) -> StreamingCard:
+    """New title or tracks (reordered, added, removed): the same Yoto card is rewritten."""
+    existing = cards.get(card_id)
+    if existing is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No streaming card {card_id!r}.")
+    chapters = _chapters(body, settings, aws, audio)
+    api.create_content({"cardId": card_id, "title": body.title, "content": {"chapters": chapters}})
+    updated = StreamingCard(
+        card_id=card_id,
+        title=body.title,
+        audio_ids=body.audio_ids,
+        created_at=int(existing.get("created_at", time.time())),
+    )
+    cards.put(card_id, updated.model_dump(exclude={"card_id"}))
+    return updated
 
 
 @router.delete("/{card_id}", response_model=Deleted)

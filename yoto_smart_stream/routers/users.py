@@ -178,6 +178,16 @@ def disable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> U
     return UserOut.of(disabled)
 
 
+@router.post("/admin/users/{username}/enable", response_model=UserOut)
+def enable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> UserOut:
+    if not users.set_disabled(username, False):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
+    enabled = users.get(username)
+    if enabled is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
+    return UserOut.of(enabled)
+
+
 @router.delete("/admin/users/{username}", response_model=Message)
 def delete_user(username: Username, admin: AdminUser, users: UserStoreDep) -> Message:
     _not_self(admin, username, "delete")

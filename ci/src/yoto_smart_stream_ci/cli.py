@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +22,7 @@ from yoto_smart_stream_ci import contract
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+DEBUG_VAR = "YOTO_PIPELINE_DEBUG"
 
 DESCRIPTIONS = {
     "deploy": "network, secrets, sam package + deploy, dashboard, smoke test, summary",
@@ -34,6 +36,8 @@ DESCRIPTIONS = {
     "lint": "every linter of the lint gate, each reported by name",
     "ecr-login": "write the env's ECR password to a file",
     "register-image": "emulator: record an OCI image in ECR",
+    "emulator": "run an emulated AWS account (moto) in the foreground",
+    "preview": "serve an emulated environment's API and dashboard in the foreground",
 }
 # The Dagger function names, accepted on the host too.
 ALIASES = {"smoke": ["smoke-test"]}
@@ -60,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
             if types[f.name] is bool:
                 sub.add_argument(_flag(f.name), action="store_true", default=None, help=help_text)
             else:
-                kind = float if types[f.name] is float else str
+                kind = types[f.name] if types[f.name] in (int, float) else str
                 sub.add_argument(_flag(f.name), type=kind, help=help_text)
     return parser
 
@@ -94,10 +98,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from yoto_smart_stream_ci import lint
 
         return 0 if lint.run_all() else EXIT_FAILED
+    if isinstance(request, contract.EmulatorRequest):
+        from yoto_smart_stream_ci import emulated_account
+
+        try:
+            emulated_account.serve(request.host, request.port)
+        except OSError as error:
+            return _fail(
+                f"cannot listen on {request.host}:{request.port}: {error.strerror}.", EXIT_FAILED
+            )
+        return 0
     return _aws_command(request)
 
 
-def _fail(error: BaseException, code: int) -> int:
+def _fail(error: BaseException | str, code: int) -> int:
     print(f"error: {error}", file=sys.stderr, flush=True)
     return code
 
@@ -112,6 +126,10 @@ def _package(request: contract.PackageRequest) -> int:
         built = packaging.package(Path.cwd(), Path(request.build_dir))
     except RuntimeError as error:
         return _fail(error, EXIT_FAILED)
+    except OSError as error:
+        return _fail(
+            f"cannot write the build directory {request.build_dir}: {error.strerror}.", EXIT_FAILED
+        )
     verb = "built" if built.rebuilt else "unchanged inputs, reused"
     print(f"package: {verb} {built.build_dir} in {built.seconds:.2f}s", flush=True)
     return 0
@@ -121,13 +139,27 @@ def _aws_command(request: contract.Request) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from yoto_smart_stream_ci import pipeline
-    from yoto_smart_stream_ci.aws import AwsTarget, TargetError
+    from yoto_smart_stream_ci.aws import AwsTarget, TargetError, use_emulator
 
+    if isinstance(request, contract.AwsFacing) and request.emulator:
+        use_emulator(request.emulator)
     try:
         target = AwsTarget.from_environ()
+        # Every client and child (sam, samtranslator, the local API) uses the region resolved
+        # here, also when the shell named none.
+        for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            os.environ.setdefault(name, target.region)
         ok = pipeline.run(target, request, pipeline.Secrets.from_environ())
     except (TargetError, ValueError) as error:
         return _fail(error, EXIT_USAGE)
     except (RuntimeError, BotoCoreError, ClientError) as error:
         return _fail(error, EXIT_FAILED)
+    except Exception as error:  # a library's own error is still one sentence
+        if os.environ.get(DEBUG_VAR) == "1":
+            raise
+        return _fail(
+            f"{request.command} failed: {type(error).__name__}: {error} "
+            f"(set {DEBUG_VAR}=1 for the traceback).",
+            EXIT_FAILED,
+        )
     return 0 if ok else EXIT_FAILED

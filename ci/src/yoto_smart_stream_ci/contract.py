@@ -164,8 +164,31 @@ class Request:
         return json.dumps({"command": self.command, **body}, sort_keys=True)
 
 
+_EMULATOR_URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
+
+
 @dataclass(frozen=True, kw_only=True)
-class StackChange(Request):
+class AwsFacing(Request):
+    """A command that acts on an AWS account: a real one (credentials) or an emulated one."""
+
+    emulator: str = field(
+        default="",
+        metadata=_help("act on the emulated account at this URL (e.g. http://127.0.0.1:5000)"),
+    )
+    # Set by the Dagger layer when it started a moto service for this call alone, so the core
+    # can say that the account ends with the call, and how to keep one.
+    emulator_ends_with_call: bool = field(
+        default=False, metadata=_help("the emulated account lives for this call only", host=False)
+    )
+
+    def validate(self) -> None:
+        _check(_EMULATOR_URL_RE, self.emulator, "emulator URL (http://host:port)")
+        if self.emulator_ends_with_call and not self.emulator:
+            raise RequestError("emulator_ends_with_call needs an emulator URL.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackChange(AwsFacing):
     """Every field that changes the stack: ``plan`` and ``deploy`` take exactly these."""
 
     env: str = field(metadata=_help("prod, dev or pr-<number>"))
@@ -185,6 +208,7 @@ class StackChange(Request):
     )
 
     def validate(self) -> None:
+        super().validate()
         _env(self.env)
         _check(_PATH_RE, self.build_dir, "build directory", optional=False)
         if self.image_uri and self.oci_tarball:
@@ -209,8 +233,9 @@ class StackChange(Request):
 
     def validate_complete(self) -> None:
         # Only the Dagger layer holds a request whose image is still being published; it is
-        # never serialised or run like that.
-        if not (self.image_uri or self.oci_tarball):
+        # never serialised like that. On the host, an emulator request without an image builds
+        # it (images.build_oci_tarball); a real account needs the published reference.
+        if not (self.image_uri or self.oci_tarball or self.emulator):
             raise RequestError(_ONE_IMAGE)
 
     @property
@@ -248,7 +273,7 @@ class DeployRequest(StackChange):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SmokeRequest(Request):
+class SmokeRequest(AwsFacing):
     command: ClassVar[str] = "smoke"
 
     env: str | None = field(
@@ -259,6 +284,7 @@ class SmokeRequest(Request):
     )
 
     def validate(self) -> None:
+        super().validate()
         if (self.env is None) == (self.url is None):
             raise RequestError("Pass exactly one of --env or --url.")
         if self.env is not None:
@@ -268,7 +294,7 @@ class SmokeRequest(Request):
 
 
 @dataclass(frozen=True, kw_only=True)
-class IntegrationTestRequest(Request):
+class IntegrationTestRequest(AwsFacing):
     """The post-deploy suite (``integration``): the full API, streaming, cards, token refresh."""
 
     command: ClassVar[str] = "integration-test"
@@ -276,11 +302,12 @@ class IntegrationTestRequest(Request):
     env: str = field(metadata=_help("the deployed environment to test (develop runs it on dev)"))
 
     def validate(self) -> None:
+        super().validate()
         _env(self.env)
 
 
 @dataclass(frozen=True, kw_only=True)
-class EnvironmentUrlRequest(Request):
+class EnvironmentUrlRequest(AwsFacing):
     """Where users open an environment: its stack's DashboardUrl output, alone on stdout."""
 
     command: ClassVar[str] = "environment-url"
@@ -288,11 +315,12 @@ class EnvironmentUrlRequest(Request):
     env: str = field(metadata=_help("prod, dev or pr-<number>"))
 
     def validate(self) -> None:
+        super().validate()
         _env(self.env)
 
 
 @dataclass(frozen=True, kw_only=True)
-class TeardownRequest(Request):
+class TeardownRequest(AwsFacing):
     command: ClassVar[str] = "teardown"
 
     env: str = field(metadata=_help("prod, dev or pr-<number>"))
@@ -302,6 +330,7 @@ class TeardownRequest(Request):
     )
 
     def validate(self) -> None:
+        super().validate()
         _env(self.env)
         if self.env == "prod" and not self.force:
             raise RequestError(PROD_TEARDOWN_REFUSED)
@@ -309,7 +338,7 @@ class TeardownRequest(Request):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CleanupStaleRequest(Request):
+class CleanupStaleRequest(AwsFacing):
     command: ClassVar[str] = "cleanup-stale"
 
     max_age_hours: float = field(metadata=_help("tear down pr-* environments older than this"))
@@ -318,6 +347,7 @@ class CleanupStaleRequest(Request):
     )
 
     def validate(self) -> None:
+        super().validate()
         hours = self.max_age_hours
         if isinstance(hours, bool) or not math.isfinite(hours) or hours <= 0:
             raise RequestError("--max-age-hours must be a positive number of hours.")
@@ -344,19 +374,20 @@ class LintRequest(Request):
 
 
 @dataclass(frozen=True, kw_only=True)
-class EcrLoginRequest(Request):
+class EcrLoginRequest(AwsFacing):
     command: ClassVar[str] = "ecr-login"
 
     env: str = field(metadata=_help("prod, dev or pr-<number>"))
     password_file: str = field(metadata=_help("where to write the registry password (mode 600)"))
 
     def validate(self) -> None:
+        super().validate()
         _env(self.env)
         _check(_PATH_RE, self.password_file, "password file", optional=False)
 
 
 @dataclass(frozen=True, kw_only=True)
-class RegisterImageRequest(Request):
+class RegisterImageRequest(AwsFacing):
     command: ClassVar[str] = "register-image"
 
     env: str = field(metadata=_help("prod, dev or pr-<number>"))
@@ -364,9 +395,66 @@ class RegisterImageRequest(Request):
     commit: str = field(default="", metadata=_help("the git commit the image is built from"))
 
     def validate(self) -> None:
+        super().validate()
         _env(self.env)
         _check(_PATH_RE, self.oci_tarball, "OCI tarball path", optional=False)
         _check(_COMMIT_RE, self.commit, "commit")
+
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
+
+
+def _port(value: int, what: str) -> None:
+    if not 0 <= value <= 65535:
+        raise RequestError(f"The {what} must be a whole number from 0 to 65535.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmulatorRequest(Request):
+    """Run the emulated account (moto) in the foreground until interrupted."""
+
+    command: ClassVar[str] = "emulator"
+
+    port: int = field(default=5000, metadata=_help("the port to listen on (0: any free port)"))
+    host: str = field(default="127.0.0.1", metadata=_help("the address to listen on"))
+
+    def validate(self) -> None:
+        _port(self.port, "emulator port")
+        _check(_HOST_RE, self.host, "listen address", optional=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreviewRequest(AwsFacing):
+    """Serve an emulated environment's deployed artifact and dashboard until interrupted."""
+
+    command: ClassVar[str] = "preview"
+
+    env: str = field(metadata=_help("prod, dev or pr-<number>"))
+    port: int = field(default=8080, metadata=_help("the port to listen on (0: any free port)"))
+    host: str = field(default="127.0.0.1", metadata=_help("the address to listen on"))
+    # A browser must reach presigned S3 URLs; inside a Dagger service the account is `moto:5000`,
+    # which only the engine's network knows, so the layer passes where the user publishes it.
+    public_emulator: str = field(
+        default="",
+        metadata=_help("the emulator's URL as the browser reaches it (default: --emulator)"),
+    )
+    yoto_api_base_url: str = field(
+        default="", metadata=_help("another Yoto API, e.g. a local fake (default: Yoto's own)")
+    )
+    yoto_auth_base_url: str = field(
+        default="", metadata=_help("another Yoto OAuth server, e.g. a local fake")
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        _env(self.env)
+        _port(self.port, "preview port")
+        if self.port == 0:
+            # The page and the presigned S3 URLs name this port, so it must be known up front.
+            raise RequestError("The preview needs a fixed --port (for example 8080).")
+        _check(_HOST_RE, self.host, "listen address", optional=False)
+        _check(_URL_RE, self.yoto_api_base_url, "Yoto API URL")
+        _check(_URL_RE, self.yoto_auth_base_url, "Yoto OAuth URL")
 
 
 REQUEST_TYPES: dict[str, type[Request]] = {
@@ -383,6 +471,8 @@ REQUEST_TYPES: dict[str, type[Request]] = {
         LintRequest,
         EcrLoginRequest,
         RegisterImageRequest,
+        EmulatorRequest,
+        PreviewRequest,
     )
 }
 
@@ -407,6 +497,8 @@ def _coerce(name: str, kind: Any, value: object) -> object:
     kind = base_type(kind)
     if kind is bool:
         ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
     elif kind is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         value = float(value) if ok else value  # type: ignore[arg-type]

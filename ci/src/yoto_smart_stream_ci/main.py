@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Final, ParamSpec, TypeVar, cast
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, ParamSpec, TypeVar, cast
 
 import anyio
 import dagger
@@ -26,9 +27,7 @@ from yoto_smart_stream_ci.shared import (
     BUILD_DIR,
     DASHBOARD_DIR,
     DEFAULT_REGION,
-    EMULATOR_FLAG,
     GITHUB_TOKEN_VAR,
-    MOTO_COMMAND,
     MOTO_HOST,
     MOTO_PORT,
     MQTT_DOCKERFILE,
@@ -40,6 +39,7 @@ from yoto_smart_stream_ci.shared import (
 )
 
 OCI_TARBALL: Final = "/tmp/mqtt-image.tar"  # noqa: S108 - path inside a throwaway container
+PREVIEW_PORT: Final = 8080
 # The core appends the deploy's Markdown summary here (it is GITHUB_STEP_SUMMARY inside the
 # container); `deploy` returns it, and the workflow saves it with `--output "$GITHUB_STEP_SUMMARY"`.
 STEP_SUMMARY_FILE: Final = "/run/github/step-summary.md"
@@ -60,6 +60,8 @@ SOURCE_ALLOW_LIST: Final = [
     "!infrastructure/**",
     "!ci/Dockerfile",
     "!ci/pyproject.toml",
+    "!ci/uv.lock",
+    "!ci/README.md",
     "!ci/src/**",
     "!tests/**",
     "!bench/**",
@@ -89,6 +91,25 @@ def never_cached(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 # -- the pure request builders: Dagger arguments -> one typed request -------------------------
+@dataclass(frozen=True)
+class Account:
+    """Which account a call acts on, as the request states it: real, or an emulator URL."""
+
+    emulator: str = ""
+    ends_with_call: bool = False
+
+    @property
+    def emulated(self) -> bool:
+        return bool(self.emulator)
+
+    def fields(self) -> dict[str, Any]:
+        return {"emulator": self.emulator, "emulator_ends_with_call": self.ends_with_call}
+
+
+REAL_ACCOUNT: Final = Account()
+CALL_ACCOUNT: Final = Account(emulator=f"http://{MOTO_HOST}:{MOTO_PORT}", ends_with_call=True)
+
+
 def deploy_request(
     *,
     env: str,
@@ -96,12 +117,14 @@ def deploy_request(
     yoto_client_id: str,
     github_repository: str,
     commit: str,
-    emulated: bool,
+    account: Account,
     gate_seconds: dict[str, float] | None = None,
     alarm_email: str = "",
 ) -> contract.DeployRequest:
     """The deploy request; with real credentials its image is filled in once it is published."""
+    emulated = account.emulated
     return contract.DeployRequest(
+        **account.fields(),
         env=env,
         build_dir=BUILD_DIR,
         oci_tarball=OCI_TARBALL if emulated else "",
@@ -116,10 +139,17 @@ def deploy_request(
 
 
 def plan_request(
-    *, env: str, no_cloudfront: bool, yoto_client_id: str, commit: str, alarm_email: str = ""
+    *,
+    env: str,
+    no_cloudfront: bool,
+    yoto_client_id: str,
+    commit: str,
+    account: Account,
+    alarm_email: str = "",
 ) -> contract.PlanRequest:
     """Every stack-changing field deploy takes, so plan shows exactly what deploy would apply."""
     return contract.PlanRequest(
+        **account.fields(),
         env=env,
         build_dir=BUILD_DIR,
         oci_tarball=OCI_TARBALL,
@@ -130,27 +160,31 @@ def plan_request(
     )
 
 
-def integration_test_request(*, env: str) -> contract.IntegrationTestRequest:
-    return contract.IntegrationTestRequest(env=env)
+def integration_test_request(*, env: str, account: Account) -> contract.IntegrationTestRequest:
+    return contract.IntegrationTestRequest(**account.fields(), env=env)
 
 
-def environment_url_request(*, env: str) -> contract.EnvironmentUrlRequest:
-    return contract.EnvironmentUrlRequest(env=env)
+def environment_url_request(*, env: str, account: Account) -> contract.EnvironmentUrlRequest:
+    return contract.EnvironmentUrlRequest(**account.fields(), env=env)
 
 
-def smoke_request(*, env: str | None, url: str | None) -> contract.SmokeRequest:
-    return contract.SmokeRequest(env=env, url=url)
+def smoke_request(*, env: str | None, url: str | None, account: Account) -> contract.SmokeRequest:
+    return contract.SmokeRequest(**account.fields(), env=env, url=url)
 
 
-def teardown_request(*, env: str, force: bool, github_repository: str) -> contract.TeardownRequest:
-    return contract.TeardownRequest(env=env, force=force, github_repository=github_repository)
+def teardown_request(
+    *, env: str, force: bool, github_repository: str, account: Account
+) -> contract.TeardownRequest:
+    return contract.TeardownRequest(
+        **account.fields(), env=env, force=force, github_repository=github_repository
+    )
 
 
 def cleanup_stale_request(
-    *, max_age_hours: int, github_repository: str
+    *, max_age_hours: int, github_repository: str, account: Account
 ) -> contract.CleanupStaleRequest:
     return contract.CleanupStaleRequest(
-        max_age_hours=float(max_age_hours), github_repository=github_repository
+        **account.fields(), max_age_hours=float(max_age_hours), github_repository=github_repository
     )
 
 
@@ -158,8 +192,26 @@ def ecr_login_request(*, env: str) -> contract.EcrLoginRequest:
     return contract.EcrLoginRequest(env=env, password_file=ECR_PASSWORD_FILE)
 
 
-def register_image_request(*, env: str, commit: str) -> contract.RegisterImageRequest:
-    return contract.RegisterImageRequest(env=env, oci_tarball=OCI_TARBALL, commit=commit)
+def register_image_request(
+    *, env: str, commit: str, account: Account
+) -> contract.RegisterImageRequest:
+    return contract.RegisterImageRequest(
+        **account.fields(), env=env, oci_tarball=OCI_TARBALL, commit=commit
+    )
+
+
+def preview_request(*, env: str, account: Account) -> contract.PreviewRequest:
+    # Inside the service the preview listens on every interface; `up --ports` publishes it.
+    return contract.PreviewRequest(
+        **account.fields(),
+        env=env,
+        host="0.0.0.0",  # noqa: S104 - the service's own network namespace
+        port=PREVIEW_PORT,
+    )
+
+
+def emulator_request() -> contract.EmulatorRequest:
+    return contract.EmulatorRequest(host="0.0.0.0", port=MOTO_PORT)  # noqa: S104 - service netns
 
 
 AwsKey = Annotated[dagger.Secret | None, Doc("AWS access key id (omit for the emulator)")]
@@ -173,6 +225,10 @@ NoCloudfront = Annotated[bool, Doc("Skip CloudFront (pr-N and dev only)")]
 YotoClientId = Annotated[str, Doc("Yoto OAuth client id")]
 AlarmEmail = Annotated[str, Doc("prod: e-mail address the alarms and the budget notify")]
 Commit = Annotated[str, Doc("Git commit being deployed")]
+Emulator = Annotated[
+    dagger.Service | None,
+    Doc("A kept emulated account (dagger call emulator up), e.g. tcp://localhost:5000"),
+]
 
 
 @object_type
@@ -202,19 +258,35 @@ class YotoSmartStream:
     def _mqtt_image(self) -> dagger.Container:
         return self.source.docker_build(dockerfile=MQTT_DOCKERFILE)
 
-    def _aws(
+    def _emulator_service(self) -> dagger.Service:
+        """moto, run by the core's `emulator` command in the workspace stage."""
+        return (
+            self._toolchain(WORKSPACE_STAGE)
+            .with_exposed_port(MOTO_PORT)
+            .as_service(args=contract.core_command(emulator_request()))
+        )
+
+    async def _aws(
         self,
         region: str,
         access_key_id: dagger.Secret | None,
         secret_access_key: dagger.Secret | None,
         session_token: dagger.Secret | None,
-    ) -> dagger.Container:
-        """The workspace pointed at AWS (credentials as secrets) or at a moto service."""
+        emulator: dagger.Service | None = None,
+    ) -> tuple[dagger.Container, Account]:
+        """The workspace pointed at AWS (credentials as secrets) or an emulated account.
+
+        The emulated account is ``emulator`` when given (one account across calls), else a
+        moto service started for this call alone. Either is bound as ``moto``; the request
+        names it (``Account``), and the core points every AWS client at it.
+        """
         if (access_key_id is None) != (secret_access_key is None):
             raise ValueError(
                 "Pass both --aws-access-key-id and --aws-secret-access-key, or neither "
                 "(the emulator)."
             )
+        if access_key_id is not None and emulator is not None:
+            raise ValueError("Pass AWS credentials or --emulator, not both.")
         contract.validate_region(region)
         ctr = (
             self._toolchain(WORKSPACE_STAGE)
@@ -228,20 +300,19 @@ class YotoSmartStream:
             ctr = ctr.with_secret_variable("AWS_SECRET_ACCESS_KEY", secret_access_key)
             if session_token is not None:
                 ctr = ctr.with_secret_variable("AWS_SESSION_TOKEN", session_token)
-            return ctr
-        moto = (
-            self._toolchain(WORKSPACE_STAGE)
-            .with_exposed_port(MOTO_PORT)
-            .as_service(args=list(MOTO_COMMAND))
-        )
-        return (
-            ctr.with_service_binding(MOTO_HOST, moto)
-            .with_env_variable("AWS_ENDPOINT_URL", f"http://{MOTO_HOST}:{MOTO_PORT}")
-            .with_env_variable(EMULATOR_FLAG, "1")
-            # moto accepts any key; these are not credentials.
-            .with_env_variable("AWS_ACCESS_KEY_ID", "emulator")
-            .with_env_variable("AWS_SECRET_ACCESS_KEY", "emulator")
-        )
+            return ctr, REAL_ACCOUNT
+        if emulator is None:
+            return ctr.with_service_binding(MOTO_HOST, self._emulator_service()), CALL_ACCOUNT
+        # A host service (tcp://localhost:N) keeps its port behind the alias.
+        ports = await emulator.ports()
+        port = await ports[0].port() if ports else MOTO_PORT
+        account = Account(emulator=f"http://{MOTO_HOST}:{port}")
+        return ctr.with_service_binding(MOTO_HOST, emulator), account
+
+    @function
+    def emulator(self) -> dagger.Service:
+        """An emulated AWS account (moto) to keep across calls: `dagger call emulator up --ports 5000:5000`."""
+        return self._emulator_service()
 
     @function
     @check
@@ -284,14 +355,18 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Push the MQTT image to ECR (registry auth as a secret) and return repository@sha256:digest."""
         login = ecr_login_request(env=env)
-        aws = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
-        if aws_access_key_id is None:
+        aws, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        if account.emulated:
+            register = register_image_request(env=env, commit=commit, account=account)
             out = await (
                 aws.with_file(OCI_TARBALL, self._mqtt_image().as_tarball())
-                .with_exec(contract.core_command(register_image_request(env=env, commit=commit)))
+                .with_exec(contract.core_command(register))
                 .stdout()
             )
             return contract.parse_image_reference(out.strip().splitlines()[-1]).pinned
@@ -329,9 +404,9 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; returns the summary (Markdown)."""
-        emulated = aws_access_key_id is None
         # Built (and so validated) before anything runs; the image is added once published.
         request = deploy_request(
             env=env,
@@ -339,10 +414,13 @@ class YotoSmartStream:
             yoto_client_id=yoto_client_id,
             github_repository=github_repository,
             commit=commit,
-            emulated=emulated,
+            account=REAL_ACCOUNT if aws_access_key_id is not None else CALL_ACCOUNT,
             alarm_email=alarm_email,
         )
-        aws = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
+        aws, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = _with(request, **account.fields())
         gate: dict[str, float] = {}
 
         async def timed(name: str, step: Awaitable[str]) -> None:
@@ -355,7 +433,7 @@ class YotoSmartStream:
             group.start_soon(timed, "test", self.test())
 
         ctr = aws.with_directory(BUILD_DIR, self.package())
-        if emulated:
+        if account.emulated:
             # One exec holds the emulated account: the core registers the image, then deploys.
             ctr = ctr.with_file(OCI_TARBALL, self._mqtt_image().as_tarball())
             request = _with(request, gate_seconds=gate)
@@ -383,10 +461,14 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Full API, audio upload and streaming, a card created at Yoto, a forced token refresh."""
-        request = integration_test_request(env=env)
-        ctr = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
+        integration_test_request(env=env, account=REAL_ACCOUNT)  # refuse bad input first
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = integration_test_request(env=env, account=account)
         if admin_password is not None:
             ctr = ctr.with_secret_variable(ADMIN_PASSWORD_VAR, admin_password)
         return await ctr.with_exec(contract.core_command(request)).stdout()
@@ -399,14 +481,15 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """The env's DashboardUrl alone (no newline): the URL of its GitHub deployment."""
-        request = environment_url_request(env=env)
-        out = await (
-            self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
-            .with_exec(contract.core_command(request))
-            .stdout()
+        environment_url_request(env=env, account=REAL_ACCOUNT)  # refuse bad input first
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
         )
+        request = environment_url_request(env=env, account=account)
+        out = await ctr.with_exec(contract.core_command(request)).stdout()
         return out.strip().splitlines()[-1]
 
     @never_cached
@@ -421,10 +504,14 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Health, ready, admin login, player list and an S3 upload/download round trip."""
-        request = smoke_request(env=env, url=url)
-        ctr = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
+        smoke_request(env=env, url=url, account=REAL_ACCOUNT)  # refuse bad input first
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = smoke_request(env=env, url=url, account=account)
         if admin_password is not None:
             ctr = ctr.with_secret_variable(ADMIN_PASSWORD_VAR, admin_password)
         return await ctr.with_exec(contract.core_command(request)).stdout()
@@ -441,18 +528,27 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Create a change set for the env and print what would change, without executing it."""
-        request = plan_request(
-            env=env,
-            no_cloudfront=no_cloudfront,
-            yoto_client_id=yoto_client_id,
-            commit=commit,
-            alarm_email=alarm_email,
+
+        def build(account: Account) -> contract.PlanRequest:
+            return plan_request(
+                env=env,
+                no_cloudfront=no_cloudfront,
+                yoto_client_id=yoto_client_id,
+                commit=commit,
+                account=account,
+                alarm_email=alarm_email,
+            )
+
+        build(CALL_ACCOUNT)  # refuse bad input before anything is built
+        aws, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
         )
+        request = build(account)
         return await (
-            self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
-            .with_directory(BUILD_DIR, self.package())
+            aws.with_directory(BUILD_DIR, self.package())
             .with_file(OCI_TARBALL, self._mqtt_image().as_tarball())
             .with_exec(contract.core_command(request))
             .stdout()
@@ -469,10 +565,20 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Empty the env's buckets, delete its images and stack, then verify nothing remains."""
-        request = teardown_request(env=env, force=force, github_repository=github_repository)
-        ctr = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
+
+        def build(account: Account) -> contract.TeardownRequest:
+            return teardown_request(
+                env=env, force=force, github_repository=github_repository, account=account
+            )
+
+        build(REAL_ACCOUNT)  # refuse bad input before anything is built
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = build(account)
         if github_token is not None:
             ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
         return await ctr.with_exec(contract.core_command(request)).stdout()
@@ -489,15 +595,39 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Tear down stale pr-* environments (too old, or their pull request is closed)."""
-        request = cleanup_stale_request(
-            max_age_hours=max_age_hours, github_repository=github_repository
+
+        def build(account: Account) -> contract.CleanupStaleRequest:
+            return cleanup_stale_request(
+                max_age_hours=max_age_hours, github_repository=github_repository, account=account
+            )
+
+        build(REAL_ACCOUNT)  # refuse bad input before anything is built
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
         )
-        ctr = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
+        request = build(account)
         if github_token is not None:
             ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
         return await ctr.with_exec(contract.core_command(request)).stdout()
+
+    @never_cached
+    async def preview(
+        self,
+        env: Env,
+        emulator: Annotated[
+            dagger.Service,
+            Doc("The kept emulated account the env is deployed in, e.g. tcp://localhost:5000"),
+        ],
+        region: Region = DEFAULT_REGION,
+    ) -> dagger.Service:
+        """Serve the env's deployed API and dashboard from the emulated account: `up --ports 8080:8080`."""
+        preview_request(env=env, account=CALL_ACCOUNT)  # refuse bad input first
+        ctr, account = await self._aws(region, None, None, None, emulator)
+        request = preview_request(env=env, account=account)
+        return ctr.with_exposed_port(PREVIEW_PORT).as_service(args=contract.core_command(request))
 
 
 def _with(request: contract.DeployRequest, **changes: object) -> contract.DeployRequest:

@@ -59,8 +59,17 @@ class DeployOutcome:
     rolled_back: bool = False
 
 
+ONE_CALL_ACCOUNT_NOTE = (
+    "Note: this emulated AWS account lives for this call only. To keep one across calls, run "
+    "`dagger call emulator up --ports 5000:5000` and add `--emulator tcp://localhost:5000` to "
+    "every call (deploy, smoke-test, plan, preview, teardown)."
+)
+
+
 def run(target: AwsTarget, request: contract.Request, secrets: Secrets) -> bool:
     """Run one parsed request; ``True`` when it succeeded."""
+    if isinstance(request, contract.AwsFacing) and request.emulator_ends_with_call:
+        print(ONE_CALL_ACCOUNT_NOTE, flush=True)
     match request:
         case contract.DeployRequest():
             return run_deploy(target, request, secrets).ok
@@ -93,6 +102,9 @@ def run(target: AwsTarget, request: contract.Request, secrets: Secrets) -> bool:
         case contract.EcrLoginRequest():
             print(images.ecr_login(target, request.env, Path(request.password_file)), flush=True)
             return True
+        case contract.PreviewRequest():
+            run_preview(target, request)
+            return True
         case contract.RegisterImageRequest():
             uri = images.register_oci_image(
                 target, request.env, request.commit, Path(request.oci_tarball)
@@ -106,7 +118,12 @@ def _image_uri(target: AwsTarget, request: contract.StackChange, *, register: bo
     """The pinned image the stack runs: the published one, or the emulator's registration."""
     if request.image_uri:
         return request.image_uri
-    tarball = Path(request.oci_tarball)
+    if not request.oci_tarball:
+        # The host's emulator deploy without a tarball: build the image as the engine would.
+        built = Path(tempfile.mkdtemp(prefix="mqtt-image-")) / "mqtt-image.tar"
+        tarball = images.build_oci_tarball(Path.cwd(), built)
+    else:
+        tarball = Path(request.oci_tarball)
     if register:
         return images.register_oci_image(target, request.env, request.commit, tarball)
     return images.planned_image_uri(target, request.env, tarball)
@@ -183,8 +200,7 @@ def run_deploy(
         f"Deploy summary ({'EMULATED AWS ACCOUNT' if target.emulated else 'AWS'}):",
         f"  environment : {env}",
         f"  stack       : {deployed.stack} ({deployed.status})",
-        f"  ApiUrl      : {deployed.outputs.get('ApiUrl', '(not created in the emulator: served locally)')}",
-        f"  DashboardUrl: {deployed.outputs.get('DashboardUrl', '(not created in the emulator)')}",
+        *_url_lines(target, request, deployed),
         f"  image       : {image_uri}",
         f"  dashboard   : {dashboard}",
         f"  CloudWatch  : {monitoring}",
@@ -248,6 +264,27 @@ def _publish_to_github(
             ]
         )
     )
+
+
+def _url_lines(
+    target: AwsTarget, request: contract.DeployRequest, deployed: deploy.DeployedStack
+) -> list[str]:
+    """The URLs a person opens: the stack's own, or in the emulator, where its preview serves."""
+    if not target.emulated:
+        return [
+            f"  ApiUrl      : {deployed.outputs.get('ApiUrl', '(missing)')}",
+            f"  DashboardUrl: {deployed.outputs.get('DashboardUrl', '(missing)')}",
+        ]
+    env = request.env
+    if request.emulator_ends_with_call:
+        how = "keep the account with `dagger call emulator up --ports 5000:5000` to preview it"
+        return [f"  preview     : (this account ends with the call; {how})"]
+    return [
+        f"  preview     : http://127.0.0.1:8080/{env}/ once started with",
+        f"                dagger call preview --env {env} --emulator tcp://localhost:5000 up --ports 8080:8080",
+        f"                (host: python -m yoto_smart_stream_ci preview --env {env} --emulator {target.endpoint_url} --port 8080)",
+        "  ApiUrl      : (API Gateway and CloudFront are not created by the emulator; the preview serves the same artifact)",
+    ]
 
 
 def _roll_back(target: AwsTarget, env: str, workdir: Path) -> str:
@@ -352,6 +389,42 @@ def environment_url(target: AwsTarget, env: str) -> str:
             + (" (the emulator cannot create the HTTP API)." if target.emulated else ".")
         )
     return url
+
+
+def run_preview(target: AwsTarget, request: contract.PreviewRequest) -> None:
+    """Serve the env's deployed artifact (the very zip its function points at) until stopped."""
+    from yoto_smart_stream_ci import emulated_account
+
+    if not target.emulated:
+        raise contract.RequestError(
+            f"preview serves an environment of an emulated account; {request.env} in a real "
+            "account is already served at its ApiUrl."
+        )
+    announce(target)
+    public_url = f"http://127.0.0.1:{request.port}/{request.env}"
+    overrides = {
+        # Cards point their tracks at PUBLIC_URL/audio/{id}: that must be the preview itself.
+        "PUBLIC_URL": public_url,
+        # Presigned S3 URLs must name the emulator as the browser reaches it.
+        "AWS_ENDPOINT_URL_S3": (
+            request.public_emulator or request.emulator or str(target.endpoint_url)
+        ).rstrip("/"),
+    }
+    if request.yoto_api_base_url:
+        overrides["YOTO_API_BASE_URL"] = request.yoto_api_base_url
+    if request.yoto_auth_base_url:
+        overrides["YOTO_AUTH_BASE_URL"] = request.yoto_auth_base_url
+    with deploy.serving_api(
+        target, request.env, host=request.host, port=request.port, overrides=overrides
+    ) as url:
+        print(f"Preview of {request.env} (emulated account): {url}/", flush=True)
+        print(
+            "Sign in as the bootstrap admin: `admin` and the password you deployed with "
+            f"(--admin-password), or read {environments.admin_password_parameter(request.env)} "
+            "from the emulated SSM. Stop with Ctrl-C.",
+            flush=True,
+        )
+        emulated_account.wait_for_stop()
 
 
 def run_plan(target: AwsTarget, request: contract.PlanRequest) -> str:

@@ -35,9 +35,9 @@ TEST_STAGE = "test"
 WORKDIR = "/src"
 BUILD_DIR = "/src/.aws-sam/build"
 DASHBOARD_DIR = "/src/yoto_smart_stream/static"
-# The emulated account: moto from the workspace image, bound under this alias and port.
+# The emulated account: the core's `emulator` command in the workspace image, bound under
+# this alias and port.
 MOTO_HOST = "moto"
 MOTO_PORT = 5000
-MOTO_COMMAND = ("moto_server", "-H", "0.0.0.0", "-p", str(MOTO_PORT))  # noqa: S104 - service network
 # `dagger call test` and the container test run exactly this.
 TEST_COMMAND = ("pytest", "-q", "-p", "no:cacheprovider")

@@ -14,11 +14,14 @@ labelled stand-in is built:
   from the hash-pinned musllinux ``uv`` wheel on PyPI (``uv.Dockerfile``), as in the real image.
 
 Every stand-in carries ``dev.yoto-smart-stream.stand-in=true`` and an OCI description starting
-``LOCAL STAND-IN``, so ``docker image inspect`` tells at once which kind is in use.
+``LOCAL STAND-IN``, so ``docker image inspect`` tells at once which kind is in use, plus a digest
+of this recipe (``...stand-in-recipe``): a stand-in from an older recipe is rebuilt (its tag
+moves; containers still using the old image keep it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -34,6 +37,8 @@ PYTHON_IMAGES = ("python:3.13-slim", "python:3.13-slim-trixie")
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.13.9"
 PUBLIC_IMAGES = (*PYTHON_IMAGES, UV_IMAGE)
 STAND_IN_LABEL = "dev.yoto-smart-stream.stand-in"
+# A digest of how stand-ins are made: a stand-in built by an older recipe is rebuilt.
+RECIPE_LABEL = "dev.yoto-smart-stream.stand-in-recipe"
 DEBIAN_SUITE = "trixie"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # The variables through which Python, pip, requests, curl and uv find a CA bundle.
@@ -42,6 +47,8 @@ CA_ENV = {
     "REQUESTS_CA_BUNDLE": str(HOST_CA_BUNDLE),
     "PIP_CERT": str(HOST_CA_BUNDLE),
     "CURL_CA_BUNDLE": str(HOST_CA_BUNDLE),
+    # uv 0.13 reads UV_SYSTEM_CERTS; UV_NATIVE_TLS is the older name for the same switch.
+    "UV_SYSTEM_CERTS": "1",
     "UV_NATIVE_TLS": "1",
 }
 PULL_TIMEOUT_SECONDS = 60
@@ -49,10 +56,29 @@ PULL_TIMEOUT_SECONDS = 60
 Log = Callable[[str], None]
 
 
+def recipe() -> str:
+    digest = hashlib.sha256()
+    for name in ("__init__.py", "uv.Dockerfile", "uv-requirements.txt"):
+        digest.update((STANDINS_DIR / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _labels(tag: str) -> dict[str, str]:
+    return dict(docker.inspect("image", tag)["Config"].get("Labels") or {})
+
+
 def is_stand_in(tag: str) -> bool:
-    labels = docker.inspect("image", tag)["Config"]
-    assert isinstance(labels, dict)
-    return (labels.get("Labels") or {}).get(STAND_IN_LABEL) == "true"
+    return _labels(tag).get(STAND_IN_LABEL) == "true"
+
+
+def _current(tag: str) -> str | None:
+    """How a present image stays: None when it is absent or a stand-in of an older recipe."""
+    if not docker.image_exists(tag):
+        return None
+    labels = _labels(tag)
+    if labels.get(STAND_IN_LABEL) != "true":
+        return "present"
+    return "stand-in (already built)" if labels.get(RECIPE_LABEL) == recipe() else None
 
 
 def _pull(tag: str) -> bool:
@@ -182,6 +208,7 @@ rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /
             *(f"ENV {key}={value}" for key, value in CA_ENV.items()),
             f'LABEL org.opencontainers.image.description="{description}"',
             f'LABEL {STAND_IN_LABEL}="true"',
+            f'LABEL {RECIPE_LABEL}="{recipe()}"',
             'CMD ["python3"]',
         ]
         change_args = [arg for change in changes for arg in ("--change", change)]
@@ -224,7 +251,7 @@ def build_uv_stand_in(tag: str, log: Log) -> None:
         STANDINS_DIR / "uv.Dockerfile",
         tag,
         context=STANDINS_DIR,
-        build_args={"UV_VERSION": version, "PYTHON_IMAGE": PYTHON_IMAGES[0]},
+        build_args={"UV_VERSION": version, "PYTHON_IMAGE": PYTHON_IMAGES[0], "RECIPE": recipe()},
     )
 
 
@@ -232,8 +259,9 @@ def ensure_base_images(log: Log = print) -> dict[str, str]:
     """Make every image in ``PUBLIC_IMAGES`` present; return tag -> how it got there."""
     how: dict[str, str] = {}
     for tag in PUBLIC_IMAGES:
-        if docker.image_exists(tag):
-            how[tag] = "stand-in (already built)" if is_stand_in(tag) else "present"
+        current = _current(tag)
+        if current:
+            how[tag] = current
         elif _pull(tag):
             how[tag] = "pulled"
     missing_python = tuple(tag for tag in PYTHON_IMAGES if tag not in how)

@@ -13,8 +13,10 @@ RUN python3 -m venv /tmp/fetch \
 
 FROM scratch
 ARG UV_VERSION
+ARG RECIPE
 LABEL org.opencontainers.image.description="LOCAL STAND-IN for ghcr.io/astral-sh/uv:${UV_VERSION} (uv ${UV_VERSION} binaries from the PyPI wheel); built by tests/containers/standins because no container registry was reachable. Not the official image." \
-      dev.yoto-smart-stream.stand-in="true"
+      dev.yoto-smart-stream.stand-in="true" \
+      dev.yoto-smart-stream.stand-in-recipe="${RECIPE}"
 COPY --from=fetch /tmp/uv/bin/uv /uv
 COPY --from=fetch /tmp/uv/bin/uvx /uvx
 ENTRYPOINT ["/uv"]
