@@ -19,6 +19,14 @@ OUTPUT_VAR = "GITHUB_OUTPUT"
 SUMMARY_VAR = "GITHUB_STEP_SUMMARY"
 
 
+def _append(path: str, text: str) -> None:
+    # GitHub creates the file's directory; inside a container it is the Dagger layer's choice.
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a", encoding="utf-8") as file:
+        file.write(text)
+
+
 def write_outputs(outputs: Mapping[str, str], environ: Mapping[str, str] | None = None) -> bool:
     """Append ``outputs`` to ``$GITHUB_OUTPUT``; ``False`` when it is not set."""
     path = (os.environ if environ is None else environ).get(OUTPUT_VAR)
@@ -32,8 +40,7 @@ def write_outputs(outputs: Mapping[str, str], environ: Mapping[str, str] | None 
             lines += [f"{name}<<{delimiter}", value, delimiter]
         else:
             lines.append(f"{name}={value}")
-    with Path(path).open("a", encoding="utf-8") as file:
-        file.write("\n".join(lines) + "\n")
+    _append(path, "\n".join(lines) + "\n")
     return True
 
 
@@ -42,6 +49,5 @@ def write_summary(markdown: str, environ: Mapping[str, str] | None = None) -> bo
     path = (os.environ if environ is None else environ).get(SUMMARY_VAR)
     if not path:
         return False
-    with Path(path).open("a", encoding="utf-8") as file:
-        file.write(markdown.rstrip("\n") + "\n")
+    _append(path, markdown.rstrip("\n") + "\n")
     return True
