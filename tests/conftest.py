@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +24,15 @@ def aws_environ(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return values
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUILD_DIR = REPO_ROOT / ".aws-sam" / "pipeline-tests" / "build"
+
+
+@pytest.fixture(scope="session")
+def built_package() -> Path:
+    """One `sam build` per session (reused across sessions while its inputs are unchanged)."""
+    from yoto_smart_stream_ci import packaging
+
+    return packaging.package(REPO_ROOT, BUILD_DIR).build_dir

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # boto3 honours AWS_ENDPOINT_URL itself; it is read here too so clients built from these
     # settings (and the cache keyed on them) follow the same endpoint.
     aws_endpoint_url: str | None = None
+    # S3 alone at another address (botocore's own service-specific variable): the local preview
+    # relays storage through itself so that presigned URLs work from a browser.
+    aws_endpoint_url_s3: str | None = None
     aws_region: str | None = None
 
     yoto_api_base_url: str = "https://api.yotoplay.com"

@@ -22,6 +22,7 @@ from yoto_smart_stream.yoto.client import YotoNotFoundError
 
 router = APIRouter(prefix="/api/cards/streaming", tags=["cards"])
 
+LOOPBACK_HTTP = ("http://127.0.0.1:", "http://localhost:")
 CARD_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CardId = Annotated[str, Path(pattern=CARD_ID_PATTERN, description="Yoto card id")]
 # The player streams trackUrl itself and only plays mp3 from a stream track.
@@ -50,7 +51,9 @@ def _chapters(
     body: NewStreamingCard, settings: SettingsDep, aws: AwsDep, audio: AudioStoreDep
 ) -> list[dict[str, object]]:
     """One chapter per track, in the order given (the order the card plays)."""
-    if not settings.public_url.startswith("https://"):
+    # Players fetch tracks over https; only a local preview (a loopback address, which no real
+    # player reaches anyway) may use plain http.
+    if not settings.public_url.startswith(("https://", *LOOPBACK_HTTP)):
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "PUBLIC_URL is not an https address, so players could not fetch the audio.",
