@@ -11,16 +11,19 @@ from pydantic import BaseModel, Field
 
 from yoto_smart_stream.dependencies import (
     AudioStoreDep,
-    AwsDep,
     CardStoreDep,
     CurrentUser,
     SettingsDep,
     YotoApiDep,
 )
-from yoto_smart_stream.routers.audio import AUDIO_ID_PATTERN, ensure_uploaded, stream_url
+from yoto_smart_stream.errors import error_responses
+from yoto_smart_stream.routers.audio import AUDIO_ID_PATTERN, may_change, stream_url
 from yoto_smart_stream.yoto.client import YotoNotFoundError
 
-router = APIRouter(prefix="/api/cards/streaming", tags=["cards"])
+# Every route here may reach Yoto: 502 (nonsense answer) and 503 (outage) come from there.
+router = APIRouter(
+    prefix="/api/cards/streaming", tags=["cards"], responses=error_responses(401, 502, 503)
+)
 
 CARD_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CardId = Annotated[str, Path(pattern=CARD_ID_PATTERN, description="Yoto card id")]
@@ -46,12 +49,16 @@ class Deleted(BaseModel):
     status: str
 
 
-@router.post("", response_model=StreamingCard, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=StreamingCard,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(403, 404, 409, 413),
+)
 def create_card(
     body: NewStreamingCard,
     user: CurrentUser,
     settings: SettingsDep,
-    aws: AwsDep,
     audio: AudioStoreDep,
     cards: CardStoreDep,
     api: YotoApiDep,
@@ -71,7 +78,11 @@ def create_card(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 f"Audio {audio_id!r} is {item['content_type']}; streaming cards need audio/mpeg.",
             )
-        item = ensure_uploaded(settings, aws, audio, item)
+        if item["status"] != "ready":
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"Audio {audio_id!r} is not complete; call POST /api/audio/{audio_id}/complete.",
+            )
         key = f"{index:02d}"
         chapters.append(
             {
@@ -95,7 +106,9 @@ def create_card(
         audio_ids=body.audio_ids,
         created_at=int(time.time()),
     )
-    cards.put(created.card_id, created.model_dump(exclude={"card_id"}))
+    cards.put(
+        created.card_id, {**created.model_dump(exclude={"card_id"}), "created_by": user.username}
+    )
     return created
 
 
@@ -105,12 +118,17 @@ def list_cards(user: CurrentUser, cards: CardStoreDep) -> list[StreamingCard]:
     return [StreamingCard(**c) for c in items]
 
 
-@router.delete("/{card_id}", response_model=Deleted)
+@router.delete("/{card_id}", response_model=Deleted, responses=error_responses(403, 404, 409))
 def delete_card(
     card_id: CardId, user: CurrentUser, cards: CardStoreDep, api: YotoApiDep
 ) -> Deleted:
-    if cards.get(card_id) is None:
+    card = cards.get(card_id)
+    if card is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No streaming card {card_id!r}.")
+    if not may_change(user, card.get("created_by")):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "Only its creator or an admin may delete this card."
+        )
     # Already gone at Yoto (deleted in the Yoto app): just forget it here too.
     with contextlib.suppress(YotoNotFoundError):
         api.delete_content(card_id)

@@ -15,10 +15,13 @@ from yoto_smart_stream.dependencies import (
     CurrentUser,
     TokenManagerDep,
 )
+from yoto_smart_stream.errors import error_responses
 from yoto_smart_stream.storage import schema
 from yoto_smart_stream.storage.items import plain
 
-router = APIRouter(prefix="/api/auth", tags=["yoto account"])
+router = APIRouter(
+    prefix="/api/auth", tags=["yoto account"], responses=error_responses(401, 502, 503)
+)
 
 # Added to the interval whenever Yoto answers slow_down (RFC 8628, section 3.5).
 SLOW_DOWN_STEP_SECONDS = 5
@@ -42,7 +45,7 @@ class LinkStatus(BaseModel):
     linked: bool
 
 
-@router.post("/start", response_model=DeviceLoginStarted)
+@router.post("/start", response_model=DeviceLoginStarted, responses=error_responses(403, 409))
 def start(admin: AdminUser, auth: AuthClientDep, aws: AwsDep) -> DeviceLoginStarted:
     code = auth.start_device_code()
     # The device code stays server-side; the browser only sees the user code.
@@ -63,7 +66,7 @@ def start(admin: AdminUser, auth: AuthClientDep, aws: AwsDep) -> DeviceLoginStar
     )
 
 
-@router.post("/poll", response_model=DeviceLoginPoll)
+@router.post("/poll", response_model=DeviceLoginPoll, responses=error_responses(403, 409))
 def poll(
     admin: AdminUser, auth: AuthClientDep, aws: AwsDep, tokens: TokenManagerDep
 ) -> DeviceLoginPoll:
