@@ -18,7 +18,7 @@ class ErrorOut(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "The request cannot be used as sent.",
+    400: "The body is not JSON text (it could not be decoded).",
     401: "Not signed in, the session has ended, or wrong credentials.",
     403: "Signed in but not allowed, or a cross-site request refused.",
     404: "No such resource.",

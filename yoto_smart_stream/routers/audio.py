@@ -131,7 +131,7 @@ def _get_or_404(audio: AudioStore, audio_id: str) -> dict[str, Any]:
     "/api/audio/uploads",
     response_model=UploadTicket,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 403, 413, 415),
+    responses=error_responses(400, 401, 403, 413, 415),
 )
 def create_upload(
     body: UploadRequest,

@@ -53,7 +53,7 @@ class Deleted(BaseModel):
     "",
     response_model=StreamingCard,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(403, 404, 409, 413),
+    responses=error_responses(400, 403, 404, 409, 413),
 )
 def create_card(
     body: NewStreamingCard,

@@ -108,7 +108,7 @@ def get_player(player_id: PlayerId, user: CurrentUser, api: YotoApiDep) -> Playe
 @router.post(
     "/{player_id}/control",
     response_model=ControlResult,
-    responses={**YOTO_RESPONSES, **error_responses(403, 413)},
+    responses={**YOTO_RESPONSES, **error_responses(400, 403, 413)},
 )
 def control(
     player_id: PlayerId, body: ControlRequest, user: CurrentUser, api: YotoApiDep

@@ -97,7 +97,7 @@ def _bootstrap_admin(settings: Settings, users: UserStore, password: str) -> Use
 @router.post(
     "/user/login",
     response_model=SessionOut,
-    responses=error_responses(401, 403, 413, 429),
+    responses=error_responses(400, 401, 403, 413, 429),
 )
 def login(
     body: LoginRequest,
@@ -171,7 +171,7 @@ def list_users(admin: AdminUser, users: UserStoreDep) -> list[UserOut]:
     "/admin/users",
     response_model=UserOut,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 403, 409, 413),
+    responses=error_responses(400, 401, 403, 409, 413),
 )
 def create_user(body: NewUser, admin: AdminUser, users: UserStoreDep) -> UserOut:
     if not users.create(body.username, hash_password(body.password), body.role):
