@@ -74,7 +74,7 @@ def current_user(request: Request, settings: SettingsDep, users: UserStoreDep) -
         or user.disabled
         or not user.session_epoch
         or not isinstance(claims["sv"], str)
-        or not hmac.compare_digest(user.session_epoch, claims["sv"])
+        or not hmac.compare_digest(user.session_epoch.encode(), claims["sv"].encode())
     ):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_SIGNED_IN)
     return user
