@@ -10,6 +10,7 @@ The request count is printed at the end of the module (``-s`` shows it).
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 
@@ -49,6 +50,7 @@ CHECKS = [
 # The document does not depend on the environment; the served app below is built the same way.
 schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
 sent: dict[str, int] = {"anonymous": 0, "admin": 0}
+statuses: dict[str, Counter[int]] = {"anonymous": Counter(), "admin": Counter()}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,8 @@ def fuzz_stack(moto_endpoint: str) -> Iterator[Stack]:
         served.link_yoto()
         yoto.set_players(PLAYERS)
         yield served
-    print(f"\nschemathesis sent {sent} requests ({sum(sent.values())} in all)")
+    print(f"\nschemathesis sent {sent} requests ({sum(sent.values())} in all); ", end="")
+    print("answers by status:", {kind: dict(sorted(c.items())) for kind, c in statuses.items()})
 
 
 def _admin_cookie(stack: Stack) -> str:
@@ -101,4 +104,5 @@ def test_no_server_error_and_every_answer_fits_the_schema(
 ) -> None:
     kind, headers = session_headers
     sent[kind] += 1
-    case.call_and_validate(base_url=fuzz_stack.base_url, headers=headers, checks=CHECKS)
+    response = case.call_and_validate(base_url=fuzz_stack.base_url, headers=headers, checks=CHECKS)
+    statuses[kind][response.status_code] += 1
