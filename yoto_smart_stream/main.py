@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import compile_path
 
+from yoto_smart_stream import dashboard
 from yoto_smart_stream.config import Settings, get_settings
 from yoto_smart_stream.dependencies import settings_dependency
 from yoto_smart_stream.errors import validation_error
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Last, so API routes win: locally and in tests the dashboard is same-origin; in AWS
     # CloudFront serves it from S3 instead.
     if STATIC_DIR.is_dir():
+        app.include_router(dashboard.router)
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="dashboard")
     # Added last = outermost: the body limit runs first, then the cross-site check.
     app.add_middleware(CrossSiteGuard, public_url=effective.public_url)

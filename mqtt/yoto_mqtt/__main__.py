@@ -7,11 +7,11 @@ import signal
 import sys
 from typing import Any
 
-from pydantic import ValidationError
+from botocore.exceptions import BotoCoreError
 
 from yoto_mqtt.handler import MqttHandler
 from yoto_mqtt.logs import configure_logging
-from yoto_mqtt.settings import MqttSettings
+from yoto_mqtt.settings import ConfigurationError, MqttSettings, load_configuration
 from yoto_mqtt.store import EventWriter
 from yoto_smart_stream.aws import aws_clients
 from yoto_smart_stream.config import Settings
@@ -48,16 +48,32 @@ def build_handler(settings: Settings, mqtt_settings: MqttSettings) -> MqttHandle
     )
 
 
+def start(settings: Settings, mqtt_settings: MqttSettings) -> MqttHandler:
+    """Build the handler; an AWS setting boto3 cannot use becomes a ``ConfigurationError``."""
+    if not aws_clients(settings).session.region_name:
+        raise ConfigurationError(
+            "no AWS region is configured; set AWS_REGION (ECS sets it for the task)."
+        )
+    try:
+        return build_handler(settings, mqtt_settings)
+    except (BotoCoreError, ValueError) as exc:
+        # e.g. an AWS_ENDPOINT_URL that is not a URL; boto3's own message names the value.
+        detail = " ".join(str(exc).split()).rstrip(".")
+        raise ConfigurationError(f"cannot set up the AWS clients: {detail}.") from None
+
+
 def main() -> None:
     try:
-        settings = Settings()
-        mqtt_settings = MqttSettings()
-    except ValidationError as exc:
-        sys.exit(f"yoto-mqtt-handler: invalid configuration: {exc}")
-    configure_logging(settings.log_level)
-    if not settings.dynamodb_table:
-        sys.exit("yoto-mqtt-handler: DYNAMODB_TABLE is not set; it names the table to write to.")
-    handler = build_handler(settings, mqtt_settings)
+        settings, mqtt_settings = load_configuration()
+        try:
+            configure_logging(settings.log_level)
+        except ValueError:
+            raise ConfigurationError(
+                "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR or CRITICAL."
+            ) from None
+        handler = start(settings, mqtt_settings)
+    except ConfigurationError as exc:
+        sys.exit(f"yoto-mqtt-handler: {exc}")
     signal.signal(signal.SIGTERM, lambda signum, frame: handler.request_stop())
     signal.signal(signal.SIGINT, lambda signum, frame: handler.request_stop())
     logger.info(

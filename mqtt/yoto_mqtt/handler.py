@@ -518,6 +518,7 @@ class MqttHandler:
             "messages_received": self.messages_received,
             "messages_skipped": self.messages_skipped,
             "events_stored": self._writer.events_stored,
+            "events_rejected": self._writer.events_rejected,
             "acknowledged": self.acknowledged,
             "unwritten": self._writer.deliveries_unwritten + self._writer.pending,
         }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from yoto_mqtt.health import heartbeat_age_seconds
-from yoto_mqtt.settings import MqttSettings
+from yoto_mqtt.settings import ConfigurationError, MqttSettings, load_mqtt_settings
 
 
 def check(settings: MqttSettings) -> tuple[bool, str]:
@@ -25,7 +25,11 @@ def check(settings: MqttSettings) -> tuple[bool, str]:
 
 
 def main() -> None:
-    healthy, message = check(MqttSettings())
+    try:
+        settings = load_mqtt_settings()
+    except ConfigurationError as exc:
+        sys.exit(f"unhealthy: {exc}")
+    healthy, message = check(settings)
     print(message)
     sys.exit(0 if healthy else 1)
 

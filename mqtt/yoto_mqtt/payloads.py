@@ -2,20 +2,30 @@
 
 Every field is optional and every payload is untrusted. A payload that is not a JSON object
 (or is too large, too deep, or carries no field we know) is rejected with a reason. Inside an
-object, each known field is checked on its own: a field with the wrong type is dropped and
-named, the rest is kept. Unknown fields are ignored, so nothing we did not vet reaches the table.
+object, each known field is checked on its own: a field with the wrong type, or a value the
+table cannot store, is dropped and named, the rest is kept. Unknown fields are ignored, so
+nothing we did not vet reaches the table.
+
+"Can store" is DynamoDB's Number type: at most 38 significant digits and a magnitude of
+1E-130 to 9.99...E+125 (Amazon DynamoDB Developer Guide, "Supported data types and naming
+rules", Number), checked with the same decimal context boto3 serialises with. JSON itself allows
+1e200, 10**40 or a 4,000-digit integer; one such value used to fail a whole write batch.
 """
 
 from __future__ import annotations
 
 import datetime
+import decimal
 import json
 import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from boto3.dynamodb.types import DYNAMODB_CONTEXT
 from pydantic import (
+    AfterValidator,
     AllowInfNan,
+    BeforeValidator,
     Field,
     StrictBool,
     StrictFloat,
@@ -27,13 +37,57 @@ from pydantic import StrictStr as _StrictStr
 
 from yoto_mqtt.topics import EventKind
 
-Text = Annotated[_StrictStr, Field(max_length=1024)]
-Number = StrictInt | Annotated[StrictFloat, AllowInfNan(False)]
-NonNegative = (
-    Annotated[StrictInt, Field(ge=0)] | Annotated[StrictFloat, AllowInfNan(False), Field(ge=0)]
-)
+# DynamoDB's Number limits (magnitude as adjusted exponents: 1E-130 .. 9.99...E+125).
+DYNAMODB_MIN_EXPONENT = -130
+DYNAMODB_MAX_EXPONENT = 125
+
+
+def dynamo_number(value: int | float) -> decimal.Decimal:
+    """``value`` as the Decimal DynamoDB stores; ``ValueError`` if its Number type cannot hold it.
+
+    boto3's context traps any rounding (more than 38 digits, 10**38 included) and its own
+    exponent limits; DynamoDB's documented range is a little narrower, so both are checked.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{type(value).__name__} is not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("DynamoDB has no NaN or Infinity")
+    try:
+        # repr: the shortest string that round-trips the float, not its binary expansion.
+        number = DYNAMODB_CONTEXT.create_decimal(repr(value) if isinstance(value, float) else value)
+    except decimal.DecimalException as exc:
+        raise ValueError(f"DynamoDB cannot hold this number ({type(exc).__name__})") from exc
+    if number and not DYNAMODB_MIN_EXPONENT <= number.adjusted() <= DYNAMODB_MAX_EXPONENT:
+        raise ValueError("the number is outside DynamoDB's range")
+    return number
+
+
+def _storable(value: Any) -> Any:
+    dynamo_number(value)
+    return value
+
+
+def _utf8(text: str) -> str:
+    # DynamoDB strings are UTF-8; a lone surrogate (JSON "\ud800") has no UTF-8 form.
+    text.encode("utf-8")
+    return text
+
+
+def _only_float(value: Any) -> Any:
+    # Strict floats still accept ints; an int DynamoDB cannot hold must be dropped, not
+    # silently rounded to a float that it can.
+    if not isinstance(value, float):
+        raise ValueError("not a JSON number with a fraction or exponent")
+    return value
+
+
+Storable = AfterValidator(_storable)
+Text = Annotated[_StrictStr, Field(max_length=1024), AfterValidator(_utf8)]
+Integer = Annotated[StrictInt, Storable]
+Float = Annotated[StrictFloat, BeforeValidator(_only_float), AllowInfNan(False), Storable]
+NonNegative = Annotated[StrictInt, Field(ge=0), Storable] | Annotated[Float, Field(ge=0)]
 Volume = Annotated[StrictInt, Field(ge=0, le=100)]
-Scalar = StrictBool | StrictInt | Annotated[StrictFloat, AllowInfNan(False)] | Text
+Scalar = StrictBool | Integer | Float | Text
 
 # Fields seen in the events payload (shared/yoto-api.md).
 EVENT_FIELDS: dict[str, Any] = {
@@ -83,7 +137,11 @@ STATUS_FIELDS: dict[str, Any] = dict.fromkeys(
 # Command acknowledgements: {"status": {"<command>": "OK"}, "correlationId": ...} (UNCONFIRMED).
 RESPONSE_FIELDS: dict[str, Any] = {
     "status": Annotated[
-        dict[Annotated[_StrictStr, Field(max_length=128)], Scalar], Field(max_length=32)
+        dict[
+            Annotated[_StrictStr, Field(max_length=128), AfterValidator(_utf8)],
+            Scalar,
+        ],
+        Field(max_length=32),
     ],
     "correlationId": Text,
 }
@@ -98,6 +156,8 @@ _EARLIEST = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 _LATEST = datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC)
 # Epoch values above this are milliseconds, not seconds (year 5138 in seconds).
 _EPOCH_MILLIS_THRESHOLD = 1e11
+# Larger integers are no time we accept (in seconds or milliseconds) and overflow a float.
+_EPOCH_LIMIT = 10**15
 
 
 class InvalidPayload(ValueError):
@@ -122,6 +182,8 @@ def parse_event_time(value: Any) -> str | None:
     moment: datetime.datetime | None = None
     if isinstance(value, bool):
         return None
+    if isinstance(value, int) and not -_EPOCH_LIMIT < value < _EPOCH_LIMIT:
+        return None  # far outside any usable time, and too large to become a float
     if isinstance(value, int | float) and math.isfinite(value):
         seconds = value / 1000 if value > _EPOCH_MILLIS_THRESHOLD else value
         if _EARLIEST.timestamp() <= seconds < _LATEST.timestamp():

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from yoto_smart_stream.config import Settings
 
 # Yoto's AWS IoT endpoint (shared/yoto-api.md): MQTT over WebSockets with TLS on 443.
 YOTO_BROKER_HOST = "aqrphjqbp3u2z-ats.iot.eu-west-2.amazonaws.com"
@@ -55,3 +58,64 @@ class MqttSettings(BaseSettings):
     # Fargate sends SIGKILL 30 s after SIGTERM (stopTimeout). A SIGTERM during a blocking
     # connect waits up to connect_timeout_seconds first; both together stay well inside 30 s.
     shutdown_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    @field_validator("ca_file", mode="before")
+    @classmethod
+    def _empty_ca_file_means_system_store(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_must_load(cls, value: Path | None) -> Path | None:
+        # Checked at startup, not at the first TLS handshake deep inside the reconnect loop.
+        if value is not None:
+            try:
+                ssl.create_default_context(cafile=str(value))
+            except (OSError, ssl.SSLError):
+                raise ValueError(f"{value} is not a readable PEM file of CA certificates") from None
+        return value
+
+
+class ConfigurationError(Exception):
+    """A missing or invalid setting; ``str()`` is one sentence for stderr."""
+
+
+def _problems(exc: ValidationError, env_prefix: str) -> list[str]:
+    """One clause per invalid field, named by its environment variable, never echoing values
+    (a secret may be among them)."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        message = " ".join(str(error["msg"]).removeprefix("Value error, ").split())
+        problems.append(f"{env_prefix}{field.upper()}: {message[:1].lower()}{message[1:]}")
+    return problems
+
+
+def load_configuration() -> tuple[Settings, MqttSettings]:
+    """Read and check every setting the handler needs; raise ``ConfigurationError`` naming
+    every bad one at once."""
+    problems: list[str] = []
+    settings = mqtt_settings = None
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems += _problems(exc, "")
+    try:
+        mqtt_settings = MqttSettings()
+    except ValidationError as exc:
+        problems += _problems(exc, "MQTT_")
+    if problems or settings is None or mqtt_settings is None:
+        raise ConfigurationError(f"invalid configuration: {'; '.join(problems)}.")
+    if not settings.dynamodb_table:
+        raise ConfigurationError("DYNAMODB_TABLE is not set; it names the table to write to.")
+    return settings, mqtt_settings
+
+
+def load_mqtt_settings() -> MqttSettings:
+    """``MqttSettings`` alone (the health check), with the same one-sentence errors."""
+    try:
+        return MqttSettings()
+    except ValidationError as exc:
+        raise ConfigurationError(
+            f"invalid configuration: {'; '.join(_problems(exc, 'MQTT_'))}."
+        ) from None

@@ -8,20 +8,28 @@ still owns it.
 
 Idempotency comes from the key: ``schema.event_key(player, event_utc, digest)`` where the digest
 hashes topic and raw payload, so a redelivered QoS 1 message overwrites its own item.
+
+One bad item never takes its batch down: an item boto3 cannot serialise is logged and skipped
+before the batch is sent, and if DynamoDB rejects a batch as invalid (ValidationException), its
+items are written one by one and only the rejected ones are skipped. A skipped item's outcome is
+final (a redelivery would be rejected the same way), so its message is acknowledged with the rest.
+Errors that are not about one item (throttling, a missing table, no permission) still leave the
+whole batch unacknowledged for the broker to redeliver.
 """
 
 from __future__ import annotations
 
 import datetime
+import decimal
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import (
     RetryError,
@@ -31,7 +39,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from yoto_mqtt.payloads import format_utc
+from yoto_mqtt.payloads import dynamo_number, format_utc
 from yoto_mqtt.topics import EventKind
 from yoto_smart_stream.storage import schema
 
@@ -49,6 +57,10 @@ TRANSIENT_ERROR_CODES = frozenset(
 # Kinds that describe the player (command responses do not).
 STATE_KINDS: frozenset[EventKind] = frozenset({"events", "status"})
 STATE_META_ATTRIBUTES = ("player_id", "last_event_utc", "last_kind", "updated_at")
+# DynamoDB's answer when the request itself is invalid (an item too large, a bad number...).
+REJECTED_ERROR_CODE = "ValidationException"
+# What boto3's serialiser raises for a value it cannot send.
+UNSERIALISABLE = (TypeError, ValueError, decimal.DecimalException)
 
 
 @dataclass(frozen=True)
@@ -84,9 +96,9 @@ class Delivery:
 
 
 def _dynamo_value(value: Any) -> Any:
-    """DynamoDB has no float type; numbers travel as Decimal."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
+    """DynamoDB has no float type; numbers travel as Decimal (ValueError if it cannot hold one)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return dynamo_number(value)
     if isinstance(value, dict):
         return {k: _dynamo_value(v) for k, v in value.items()}
     return value
@@ -107,6 +119,13 @@ def event_item(event: PlayerEvent, *, now: float) -> dict[str, Any]:
     if missing:  # pragma: no cover - guards the shared schema against drift
         raise AssertionError(f"event item lacks {sorted(missing)}")
     return item
+
+
+def _is_rejection(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, ClientError)
+        and exc.response.get("Error", {}).get("Code") == REJECTED_ERROR_CODE
+    )
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -151,7 +170,9 @@ class EventWriter:
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._serializer = TypeSerializer()
         self.events_stored = 0
+        self.events_rejected = 0
         self.deliveries_unwritten = 0
 
     def start(self) -> None:
@@ -217,16 +238,62 @@ class EventWriter:
             raise RuntimeError("shutdown deadline passed before this batch was written")
         now = self._clock()
         items: dict[tuple[str, str], dict[str, Any]] = {}
+        events: dict[tuple[str, str], PlayerEvent] = {}
         for delivery in batch:
-            if delivery.event is not None:
-                item = event_item(delivery.event, now=now)
+            if delivery.event is None:
+                continue
+            item = self._storable_item(delivery.event, now)
+            if item is not None:
                 # One request may not name a key twice; a duplicate is the same event anyway.
-                items[(item[schema.PARTITION_KEY], item[schema.SORT_KEY])] = item
+                key = (item[schema.PARTITION_KEY], item[schema.SORT_KEY])
+                items[key] = item
+                events.setdefault(key, delivery.event)
         if items:
-            self._retrying(self._batch_put, list(items.values()))
-            self._update_states([d.event for d in batch if d.event is not None], now)
+            try:
+                self._retrying(self._batch_put, list(items.values()))
+            except ClientError as exc:
+                if not _is_rejection(exc):
+                    raise
+                # Something in the batch is invalid: find out which item, store the others.
+                for key in self._put_each(items):
+                    del items[key]
+            stored = [event for key, event in events.items() if key in items]
+            self._update_states(stored, now)
             self.events_stored += len(items)
         self._on_stored([d.ack for d in batch])
+
+    def _storable_item(self, event: PlayerEvent, now: float) -> dict[str, Any] | None:
+        """The event's item, or None (logged) when it cannot be sent to DynamoDB at all."""
+        try:
+            item = event_item(event, now=now)
+            self._serializer.serialize(item)
+        except UNSERIALISABLE as exc:
+            self._reject(event.key, exc)
+            return None
+        return item
+
+    def _put_each(self, items: dict[tuple[str, str], dict[str, Any]]) -> list[tuple[str, str]]:
+        """Write items one at a time; the keys of those DynamoDB rejects."""
+        rejected = []
+        for key, item in items.items():
+            try:
+                self._retrying(self._put, item)
+            except ClientError as exc:
+                if not _is_rejection(exc):
+                    raise
+                self._reject({schema.PARTITION_KEY: key[0], schema.SORT_KEY: key[1]}, exc)
+                rejected.append(key)
+        return rejected
+
+    def _put(self, item: dict[str, Any]) -> None:
+        self._dynamodb.put_item(TableName=self._table, Item=item)
+
+    def _reject(self, key: dict[str, str], exc: BaseException) -> None:
+        self.events_rejected += 1
+        logger.error(
+            "event not storable, skipped",
+            extra={"key": key, "error": f"{type(exc).__name__}: {exc}"[:500]},
+        )
 
     def _retrying(self, operation: Callable[..., None], *args: Any) -> None:
         retrying = Retrying(
@@ -279,7 +346,13 @@ class EventWriter:
             merged: dict[str, Any] = {}
             for event in player_events:
                 merged.update(event.data)
-            self._retrying(self._update_state, player_events[-1], merged, now)
+            try:
+                self._retrying(self._update_state, player_events[-1], merged, now)
+            except ClientError as exc:
+                if not _is_rejection(exc):
+                    raise
+                # The events are stored; the latest-state item catches up with the next one.
+                self._reject(schema.player_state_key(player_events[-1].player_id), exc)
 
     def _update_state(self, event: PlayerEvent, data: dict[str, Any], now: float) -> None:
         """Move the player's STATE item forward; an older event never overwrites a newer one."""

@@ -19,6 +19,8 @@ PUBLIC = {
     ("GET", "/api/ready"),
     ("POST", "/api/user/login"),
     ("GET", "/audio/{audio_id}"),  # Yoto players fetch trackUrl without our cookie
+    ("GET", "/"),  # the dashboard page (its policy header follows the settings)
+    ("GET", "/index.html"),
 }
 # The JSON 404 for unknown /api paths answers every method and reveals nothing.
 UNKNOWN_API_PATH = "/api/{unknown:path}"

@@ -11,6 +11,7 @@ import pytest
 
 from tests.app.conftest import Stack, stack_with
 from tests.support.moto_server import free_port
+from tests.support.player_events import store_player_payload
 from tests.support.yoto_fake import FakeYoto
 from yoto_smart_stream.storage import schema
 
@@ -21,7 +22,7 @@ PLAYERS = [
 
 
 def test_device_code_flow_links_the_account(stack: Stack, admin: httpx.Client) -> None:
-    assert admin.get("/api/auth/status").json() == {"linked": False}
+    assert admin.get("/api/auth/status").json() == {"linked": False, "state": "not_linked"}
     started = admin.post("/api/auth/start")
     assert started.status_code == 200
     body = started.json()
@@ -29,6 +30,8 @@ def test_device_code_flow_links_the_account(stack: Stack, admin: httpx.Client) -
     assert body["verification_uri"].startswith(stack.yoto.base_url)
     assert "device_code" not in body  # stays server-side
 
+    # A reloaded dashboard can tell a login is waiting for its code.
+    assert admin.get("/api/auth/status").json() == {"linked": False, "state": "waiting"}
     pending = admin.post("/api/auth/poll").json()
     assert pending["status"] == "authorization_pending"
     stack.yoto.force_poll_outcomes("slow_down")
@@ -39,7 +42,7 @@ def test_device_code_flow_links_the_account(stack: Stack, admin: httpx.Client) -
     stack.yoto.approve_device_login(body["user_code"])
     linked = admin.post("/api/auth/poll").json()
     assert linked["status"] == "linked"
-    assert admin.get("/api/auth/status").json() == {"linked": True}
+    assert admin.get("/api/auth/status").json() == {"linked": True, "state": "linked"}
     item = boto3.resource("dynamodb").Table(stack.table_name).get_item(Key=schema.tokens_key())
     assert item["Item"]["access_token"] in stack.yoto.valid_access_tokens()
     # The login is finished: another poll has nothing to poll.
@@ -66,13 +69,15 @@ def test_players_list_detail_and_control(stack: Stack, admin: httpx.Client) -> N
     stack.yoto.set_players(PLAYERS)
     stack.yoto.set_status("kitchen1", {"userVolumePercentage": 40, "activeCard": "none"})
     players = admin.get("/api/players").json()
-    assert players == [
-        {"id": "kitchen1", "name": "Kitchen", "online": True, "device_type": "v3"},
-        {"id": "bedroom2", "name": "Bedroom", "online": False, "device_type": None},
+    assert [(p["id"], p["name"], p["online"], p["device_type"]) for p in players] == [
+        ("kitchen1", "Kitchen", True, "v3"),
+        ("bedroom2", "Bedroom", False, None),
     ]
+    assert players[0]["volume"] == 40
     detail = admin.get("/api/players/kitchen1").json()
     assert detail["status"]["userVolumePercentage"] == 40
 
+    stack.yoto.set_player_state("kitchen1", playback="playing", card_id="abc")
     assert admin.post("/api/players/kitchen1/control", json={"action": "pause"}).status_code == 200
     volume = admin.post("/api/players/kitchen1/control", json={"action": "volume", "volume": 55})
     assert volume.json() == {"status": "sent", "action": "volume"}
@@ -227,3 +232,78 @@ def test_events_input_is_validated(
     response = admin.get("/api/players/kitchen1/events", params=params)
     assert response.status_code == status
     assert fragment in response.text
+
+
+def test_player_state_comes_from_yoto_status_and_the_mqtt_handler(
+    stack: Stack, admin: httpx.Client
+) -> None:
+    stack.link_yoto()
+    stack.yoto.set_players(PLAYERS)
+    stack.yoto.set_player_state(
+        "kitchen1",
+        volume=35,
+        playback="playing",
+        card_id="card42",
+        chapter_title="Chapter one",
+        track_title="The Gruffalo",
+        battery=64,
+        charging=True,
+    )
+    # Before the MQTT handler has heard anything: REST status only, playback unknown.
+    before = {p["id"]: p for p in admin.get("/api/players").json()}
+    assert (before["kitchen1"]["volume"], before["kitchen1"]["playback"]) == (35, None)
+    assert before["kitchen1"]["battery_percent"] == 64
+
+    store_player_payload(stack.table_name, "kitchen1", stack.yoto.events_payload("kitchen1"))
+    kitchen = {p["id"]: p for p in admin.get("/api/players").json()}["kitchen1"]
+    assert kitchen["volume"] == 35
+    assert kitchen["playback"] == "playing"
+    assert kitchen["card_id"] == "card42"
+    assert kitchen["track_title"] == "The Gruffalo"
+    assert kitchen["chapter_title"] == "Chapter one"
+    assert (kitchen["battery_percent"], kitchen["charging"], kitchen["online"]) == (64, True, True)
+    assert kitchen["heard_at"]
+    detail = admin.get("/api/players/kitchen1").json()
+    assert (detail["volume"], detail["playback"]) == (35, "playing")
+
+    # A volume command changes what the player reports.
+    admin.post("/api/players/kitchen1/control", json={"action": "volume", "volume": 20})
+    assert admin.get("/api/players/kitchen1").json()["volume"] == 20
+
+
+def test_one_players_failed_status_does_not_hide_the_list(
+    stack: Stack, admin: httpx.Client
+) -> None:
+    stack.link_yoto()
+    stack.yoto.set_players(PLAYERS)
+    stack.yoto.set_player_state("kitchen1", volume=35)
+    stack.yoto.fail_status_of("bedroom2")
+    players = {p["id"]: p for p in admin.get("/api/players").json()}
+    assert (players["kitchen1"]["status_available"], players["kitchen1"]["volume"]) == (True, 35)
+    assert (players["bedroom2"]["status_available"], players["bedroom2"]["volume"]) == (False, None)
+
+
+def test_offline_player_refuses_commands_in_plain_words(stack: Stack, admin: httpx.Client) -> None:
+    stack.link_yoto()
+    stack.yoto.set_players(PLAYERS)
+    response = admin.post("/api/players/bedroom2/control", json={"action": "play"})
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "Bedroom is offline, so it cannot hear this. Switch it on and try again."
+    )
+    assert stack.yoto.commands == []
+
+
+def test_disconnect_forgets_the_yoto_account(stack: Stack, admin: httpx.Client) -> None:
+    stack.link_yoto()
+    assert admin.get("/api/auth/status").json()["state"] == "linked"
+    assert admin.post("/api/auth/disconnect").json() == {"linked": False}
+    assert admin.get("/api/auth/status").json() == {"linked": False, "state": "not_linked"}
+    assert admin.get("/api/players").status_code == 409
+
+
+def test_auth_messages_name_no_api_paths(stack: Stack, admin: httpx.Client) -> None:
+    response = admin.post("/api/auth/poll")
+    assert response.status_code == 409
+    assert "/api/" not in response.json()["detail"]
+    assert "Start linking the Yoto account again" in response.json()["detail"]

@@ -23,6 +23,7 @@ from tests.support.iam_policy import (
     load_cfn_template,
     policy_actions,
     policy_size,
+    resource_tags_in_context,
     resource_types,
 )
 from yoto_smart_stream_ci import environments
@@ -35,6 +36,14 @@ LONGEST_REGION = "ap-southeast-2"
 MANAGED_POLICY_LIMIT = 6144
 TRUST_POLICY_LIMIT = 2048
 OIDC_AUDIENCE = "sts.amazonaws.com"
+# aws:userid of a role session is "<role id>:<session name>"; the role id is AWS-generated.
+PREVIEW_ROLE_ID = "AROA3XFRBF23PREVIEW00"
+STALE_CLEANUP_SESSION = "stale-cleanup"
+
+
+def session(name: str) -> dict[str, str]:
+    """The request context every call of a preview-role session named ``name`` carries."""
+    return {"aws:userid": f"{PREVIEW_ROLE_ID}:{name}"}
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +181,10 @@ def _contexts(env: str, template: dict[str, Any]) -> list[dict[str, str]]:
     own_boundary = _resolver(template).ref("PreviewBoundary")
     return [
         {},
+        session("pr-42"),
+        session(STALE_CLEANUP_SESSION),
+        {**session("pr-42"), "aws:ResourceTag/Environment": env},
+        {**session(STALE_CLEANUP_SESSION), "aws:ResourceTag/Environment": env},
         {"aws:ResourceTag/Environment": env},
         {"aws:RequestTag/Environment": env},
         {"iam:PermissionsBoundary": own_boundary},
@@ -361,22 +374,52 @@ MAY_ASSUME = {
     "dev": {"push to develop"},
     "pr-1": {"pull_request", "scheduled run on main"},
 }
+# The session name each workflow sets (configure-aws-credentials' role-session-name; its
+# default is GitHubActions).
+SESSION_NAMES = {"pull_request": "pr-42", "scheduled run on main": STALE_CLEANUP_SESSION}
 
 
-@pytest.mark.parametrize(("env", "who"), list(product(MAY_ASSUME, SUBJECTS)))
-def test_only_the_right_job_of_this_repository_assumes_each_role(
-    template: dict[str, Any], env: str, who: str
-) -> None:
+def _assume(template: dict[str, Any], env: str, subject: str, session_name: str) -> bool:
     trust = _role(template, env)["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     request = Request(
         "sts:AssumeRoleWithWebIdentity",
         f"arn:aws:iam::{ACCOUNT}:role/{environments.deploy_role_name(env)}",
         {
             "token.actions.githubusercontent.com:aud": OIDC_AUDIENCE,
-            "token.actions.githubusercontent.com:sub": SUBJECTS[who],
+            "token.actions.githubusercontent.com:sub": subject,
+            "sts:RoleSessionName": session_name,
         },
     )
-    assert is_allowed(trust, request) is (who in MAY_ASSUME[env])
+    return is_allowed(trust, request)
+
+
+@pytest.mark.parametrize(("env", "who"), list(product(MAY_ASSUME, SUBJECTS)))
+def test_only_the_right_job_of_this_repository_assumes_each_role(
+    template: dict[str, Any], env: str, who: str
+) -> None:
+    session_name = SESSION_NAMES.get(who, "GitHubActions")
+    assert _assume(template, env, SUBJECTS[who], session_name) is (who in MAY_ASSUME[env])
+
+
+@pytest.mark.parametrize(
+    ("who", "session_name", "allowed"),
+    [
+        ("pull_request", "pr-42", True),
+        ("pull_request", "pr-7", True),  # not bound to the PR number: README "Per-PR isolation"
+        ("pull_request", STALE_CLEANUP_SESSION, False),
+        ("pull_request", "GitHubActions", False),
+        ("pull_request", "prod", False),
+        ("scheduled run on main", STALE_CLEANUP_SESSION, True),
+        ("scheduled run on main", "pr-42", False),
+        ("scheduled run on main", "GitHubActions", False),
+    ],
+)
+def test_preview_sessions_are_named_for_what_they_may_touch(
+    template: dict[str, Any], who: str, session_name: str, allowed: bool
+) -> None:
+    """Only main's scheduled clean-up may call itself stale-cleanup (the name that reaches every
+    preview); a pull_request job must call itself pr-<something>."""
+    assert _assume(template, "pr-1", SUBJECTS[who], session_name) is allowed
 
 
 @pytest.mark.parametrize("env", list(MAY_ASSUME))
@@ -397,9 +440,16 @@ def test_a_token_for_another_audience_is_refused(template: dict[str, Any], env: 
 def test_roles_trust_only_the_github_oidc_provider(template: dict[str, Any]) -> None:
     provider = _resolver(template).ref("GitHubOidcProvider")
     for env in MAY_ASSUME:
-        (statement,) = _role(template, env)["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        assert statement["Principal"] == {"Federated": provider}
-        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        statements = _role(template, env)["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statements
+        for statement in statements:
+            assert statement["Effect"] == "Allow"
+            assert statement["Principal"] == {"Federated": provider}
+            assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+            assert (
+                statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:aud"]
+                == OIDC_AUDIENCE
+            )
 
 
 # --------------------------------------------------------------------- what each role may do
@@ -517,6 +567,20 @@ def test_stack_roles_pull_images_only_from_their_scopes_repository(
         assert allowed is (environments.deploy_scope(other) == environments.deploy_scope(env))
 
 
+def _as_session(name: str, tagged_for: str | None = None) -> Any:
+    """A request as the preview-role session ``name`` makes it: aws:userid set, and the
+    resource's Environment tag (``tagged_for``, by default the session's own environment) in
+    the context wherever the Service Authorization Reference says AWS supplies it."""
+
+    def convert(request: Request) -> Request:
+        context = {**session(name), **request.context}
+        if resource_tags_in_context(request.action, request.resource):
+            context.setdefault("aws:ResourceTag/Environment", tagged_for or name)
+        return Request(request.action, request.resource, context)
+
+    return convert
+
+
 def test_the_preview_role_can_run_a_whole_preview(template: dict[str, Any]) -> None:
     """The positive control: the same evaluator allows the preview's own resources."""
     statements = _statements(template, "pr-1")
@@ -580,8 +644,14 @@ def test_the_preview_role_can_run_a_whole_preview(template: dict[str, Any]) -> N
             {"aws:RequestTag/Environment": env},
         ),
         Request("cloudformation:ListStacks", "*"),
+        Request("iam:UpdateAssumeRolePolicy", resources["api_role"]),
+        Request("ssm:GetParameter", resources["admin_password"]),
+        Request("ecs:RegisterTaskDefinition", resources["task_definition"]),
+        Request("logs:DeleteLogGroup", resources["mqtt_logs"]),
     ]
-    refused = [r for r in expected_allowed if not is_allowed(statements, r)]
+    # As AWS evaluates them: made by the pr-42 session, on resources carrying its tag wherever
+    # the service puts resource tags into the request context.
+    refused = [r for r in map(_as_session(env), expected_allowed) if not is_allowed(statements, r)]
     assert refused == []
     # ...but never a role outside the boundary, nor CloudFront, nor an untagged generated id.
     assert not is_allowed(statements, Request("iam:CreateRole", resources["api_role"]))
@@ -683,3 +753,168 @@ def test_the_walkthrough_sets_exactly_the_variables_the_workflows_read() -> None
         }
     )
     assert "gh secret set" not in _github_section()
+
+
+# ----------------------------------------------------------------------- per-PR isolation
+
+ATTACKER, VICTIM = "pr-42", "pr-7"
+
+
+def _creates(action: str) -> bool:
+    """Actions that make a new resource (or revision): it has no tags yet, so AWS can only
+    check the tags of the request, never those of the resource."""
+    name = action.split(":", 1)[1].lower()
+    return name.startswith(("create", "register")) or action == "apigateway:POST"
+
+
+def _cross_preview_attempts(template: dict[str, Any]) -> list[Request]:
+    """Every resource-level action of the preview role, by the pr-42 session, on each of pr-7's
+    resources, with pr-7's tag wherever AWS puts resource tags into the request context."""
+    statements = _statements(template, "pr-1")
+    own_boundary = _resolver(template).ref("PreviewBoundary")
+    contexts = [
+        {},
+        {"aws:RequestTag/Environment": VICTIM},
+        {"iam:PermissionsBoundary": own_boundary},
+        {"iam:PassedToService": "lambda.amazonaws.com"},
+        {"s3:prefix": f"{VICTIM}/"},
+        {"ec2:CreateAction": "CreateSecurityGroup", "aws:RequestTag/Environment": VICTIM},
+    ]
+    generated_ids = [r for r in _tagged_resources() if arn_service(r) != "cloudfront"]
+    attempts = []
+    for attempt in _attempts(
+        _concrete_actions(statements), _env_resources(VICTIM) + generated_ids, contexts
+    ):
+        shared = attempt.resource == _repository_arn(template, VICTIM)  # no env tag: every PR's
+        if _creates(attempt.action) or shared:
+            context = {**session(ATTACKER), **attempt.context}
+            attempts.append(Request(attempt.action, attempt.resource, context))
+        else:
+            attempts.append(_as_session(ATTACKER, tagged_for=VICTIM)(attempt))
+    return attempts
+
+
+# What a pr-N session can still reach of another preview (README "Per-PR isolation"): S3 gives
+# no resource tag for buckets and objects (pr-M's audio, dashboard and packaged code), and the
+# preview image repository is one for every PR.
+CROSS_PREVIEW_RESIDUAL_SERVICES = {"s3", "ecr"}
+
+
+def test_a_preview_session_cannot_touch_another_previews_resources(
+    template: dict[str, Any],
+) -> None:
+    statements = _statements(template, "pr-1")
+    attempts = _cross_preview_attempts(template)
+    allowed = [a for a in attempts if is_allowed(statements, a)]
+    assert len(attempts) > 1000  # the check covers the whole policy
+    tagged = [a for a in allowed if not _creates(a.action)]
+    assert {arn_service(a.resource) for a in tagged} == CROSS_PREVIEW_RESIDUAL_SERVICES, [
+        a for a in tagged if arn_service(a.resource) not in CROSS_PREVIEW_RESIDUAL_SERVICES
+    ]
+    # A create can only take a name pr-7 does not use yet, and never tagged as pr-7's.
+    assert [a for a in allowed if "aws:RequestTag/Environment" in a.context] == []
+
+
+def test_the_named_cross_preview_attacks_are_refused(template: dict[str, Any]) -> None:
+    """The issue's examples, one by one: pr-42 reading pr-7's admin password, rewriting its
+    role's trust policy, and changing its stack, table, function, task definitions and logs."""
+    statements = _statements(template, "pr-1")
+    stack, table, *_ = _env_resources(VICTIM)
+    arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
+    attacks = [
+        Request(
+            "ssm:GetParameter",
+            arn.format("ssm", f"parameter{environments.admin_password_parameter(VICTIM)}"),
+        ),
+        Request(
+            "ssm:PutParameter",
+            arn.format("ssm", f"parameter{environments.session_key_parameter(VICTIM)}"),
+        ),
+        Request(
+            "ssm:DeleteParameter",
+            arn.format("ssm", f"parameter{environments.admin_password_parameter(VICTIM)}"),
+        ),
+        Request(
+            "iam:UpdateAssumeRolePolicy",
+            f"arn:aws:iam::{ACCOUNT}:role/{environments.stack_name(VICTIM)}-ApiFunctionRole-AB12CD34EF56",
+        ),
+        Request(
+            "iam:PutRolePolicy",
+            f"arn:aws:iam::{ACCOUNT}:role/{environments.stack_name(VICTIM)}-MqttTaskRole-AB12CD34EF56",
+            {"iam:PermissionsBoundary": _resolver(template).ref("PreviewBoundary")},
+        ),
+        Request("cloudformation:DeleteStack", stack),
+        Request("cloudformation:ExecuteChangeSet", stack),
+        Request("dynamodb:Scan", table),
+        Request("dynamodb:DeleteTable", table),
+        Request(
+            "lambda:UpdateFunctionCode",
+            arn.format("lambda", f"function:{environments.api_function_name(VICTIM)}"),
+        ),
+        Request(
+            "lambda:InvokeFunction",
+            arn.format("lambda", f"function:{environments.api_function_name(VICTIM)}"),
+        ),
+        Request(
+            "ecs:UpdateService",
+            arn.format(
+                "ecs",
+                f"service/{environments.ecs_cluster_name(VICTIM)}/{environments.ecs_service_name(VICTIM)}",
+            ),
+        ),
+        Request(
+            "ecs:TagResource",
+            arn.format("ecs", f"task-definition/{environments.ecs_service_name(VICTIM)}:7"),
+        ),
+        Request(
+            "logs:DeleteLogGroup",
+            arn.format("logs", f"log-group:{environments.api_log_group_name(VICTIM)}"),
+        ),
+        Request("ec2:AuthorizeSecurityGroupIngress", _tagged_resources()[0]),
+        Request("apigateway:DELETE", _tagged_resources()[1]),
+    ]
+    as_attacker = _as_session(ATTACKER, tagged_for=VICTIM)
+    # Each really is tag-checked by AWS (else this test would prove nothing)...
+    assert [a for a in attacks if not resource_tags_in_context(a.action, a.resource)] == []
+    # ...refused to the other PR's session, and allowed to the victim's own.
+    assert [a for a in map(as_attacker, attacks) if is_allowed(statements, a)] == []
+    assert [a for a in map(_as_session(VICTIM), attacks) if not is_allowed(statements, a)] == []
+
+
+def test_a_role_trust_policy_changes_only_from_its_own_session(template: dict[str, Any]) -> None:
+    statements = _statements(template, "pr-1")
+    role = f"arn:aws:iam::{ACCOUNT}:role/{environments.stack_name(VICTIM)}-ApiFunctionRole-AB12"
+    update = "iam:UpdateAssumeRolePolicy"
+    assert is_allowed(statements, _as_session(VICTIM)(Request(update, role)))
+    assert not is_allowed(
+        statements, _as_session(ATTACKER, tagged_for=VICTIM)(Request(update, role))
+    )
+    # An untagged role (not made by a stack) has no owner, so nobody may rewrite its trust.
+    assert not is_allowed(statements, Request(update, role, session(VICTIM)))
+    assert not is_allowed(
+        statements, _as_session(STALE_CLEANUP_SESSION, VICTIM)(Request(update, role))
+    )
+
+
+def test_stale_cleanup_removes_any_preview_and_never_prod_or_dev(template: dict[str, Any]) -> None:
+    statements = _statements(template, "pr-1")
+    cleanup = _as_session(STALE_CLEANUP_SESSION, tagged_for=VICTIM)
+    stack, table, *_ = _env_resources(VICTIM)
+    removals = [
+        Request("cloudformation:DeleteStack", stack),
+        Request("dynamodb:DeleteTable", table),
+        Request(
+            "ssm:DeleteParameter",
+            f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{environments.admin_password_parameter(VICTIM)}",
+        ),
+    ]
+    assert [r for r in map(cleanup, removals) if not is_allowed(statements, r)] == []
+    for scope_env in ("prod", "dev"):
+        prod_stack, prod_table, *_ = _env_resources(scope_env)
+        for request in (
+            Request("cloudformation:DeleteStack", prod_stack),
+            Request("dynamodb:DeleteTable", prod_table),
+        ):
+            assert not is_allowed(
+                statements, _as_session(STALE_CLEANUP_SESSION, scope_env)(request)
+            )

@@ -46,6 +46,8 @@ class Expected:
     writes_comment: bool
     github_environment: str | None = None
     fork_guard: bool = False
+    # The preview role's trust and guard policies key on the session name.
+    session_name: str | None = None
 
 
 EXPECTED: dict[str, Expected] = {
@@ -77,6 +79,7 @@ EXPECTED: dict[str, Expected] = {
         cancel_in_progress=True,
         writes_comment=True,
         fork_guard=True,
+        session_name=f"pr-{PR_NUMBER}",
     ),
     "pr-cleanup.yml": Expected(
         triggers={"pull_request": {"types": ["closed"]}},
@@ -87,6 +90,7 @@ EXPECTED: dict[str, Expected] = {
         cancel_in_progress=True,
         writes_comment=True,
         fork_guard=True,
+        session_name=f"pr-{PR_NUMBER}",
     ),
     "stale-cleanup.yml": Expected(
         triggers={"schedule": [{"cron": "23 4 * * *"}], "workflow_dispatch": None},
@@ -96,6 +100,7 @@ EXPECTED: dict[str, Expected] = {
         concurrency_group="stale-cleanup",
         cancel_in_progress=False,
         writes_comment=True,
+        session_name="stale-cleanup",
     ),
 }
 
@@ -211,6 +216,11 @@ def _job_problems(job: dict[str, Any], expected: Expected, version: str) -> list
         problems.append("aws-region must come from the AWS_REGION variable")
     if {"aws-access-key-id", "aws-secret-access-key"} & set(creds):
         problems.append("static AWS keys are passed")
+    if creds.get("role-session-name") != expected.session_name:
+        problems.append(
+            f"role-session-name is {creds.get('role-session-name')!r}, "
+            f"expected {expected.session_name!r}"
+        )
 
     problems += _dagger_problems(dagger, expected, version)
     return problems
@@ -442,6 +452,21 @@ def _mutations() -> list[tuple[str, str, Any]]:
             dagger_args(lambda a: a.replace("--no-cloudfront", "")),
         ),
         ("stale-cleanup.yml", "stops running daily", set_in(["on"], {"workflow_dispatch": None})),
+        (
+            "pr.yml",
+            "names its session after another PR",
+            set_in(["jobs", "deploy", "steps", 1, "with", "role-session-name"], "pr-7"),
+        ),
+        (
+            "pr-cleanup.yml",
+            "claims the stale-cleanup session",
+            set_in(["jobs", "teardown", "steps", 1, "with", "role-session-name"], "stale-cleanup"),
+        ),
+        (
+            "stale-cleanup.yml",
+            "drops its session name",
+            set_in(["jobs", "cleanup", "steps", 1, "with", "role-session-name"], None),
+        ),
     ]
 
 

@@ -1,4 +1,4 @@
-"""Static checks of mqtt/Dockerfile (no Docker daemon here; the pipeline builds it)."""
+"""Static checks of mqtt/Dockerfile; tests/containers/test_mqtt_image.py builds and runs it."""
 
 from __future__ import annotations
 
@@ -38,3 +38,12 @@ def test_entrypoint_and_healthcheck_match_the_package() -> None:
     assert 'yoto-mqtt-handler = "yoto_mqtt.__main__:main"' in pyproject
     assert 'ENTRYPOINT ["yoto-mqtt-handler"]' in DOCKERFILE
     assert '"python", "-m", "yoto_mqtt.healthcheck"' in DOCKERFILE
+
+
+def test_builds_offline_with_uv_cache_mounts() -> None:
+    # A "# syntax=" directive makes BuildKit fetch a frontend image: no build without a registry.
+    assert not re.search(r"^#\s*syntax=", DOCKERFILE, flags=re.MULTILINE | re.IGNORECASE)
+    uv_runs = re.findall(r"^RUN (.*?)(?<!\\)$", DOCKERFILE, flags=re.MULTILINE | re.DOTALL)
+    installs = [run for run in uv_runs if "uv pip install" in run or "uv export" in run]
+    assert installs
+    assert all("--mount=type=cache,target=/root/.cache/uv" in run for run in installs)

@@ -120,3 +120,57 @@ def test_unreachable_table_leaves_deliveries_unacknowledged(aws_environ: dict[st
     assert writer.close(timeout=10) is False
     assert acked == []
     assert writer.deliveries_unwritten == 1
+
+
+def _poisoned(n: int, data: dict[str, object]) -> PlayerEvent:
+    base = event(n)
+    return PlayerEvent(
+        player_id=base.player_id,
+        event_utc=base.event_utc,
+        topic=base.topic,
+        kind=base.kind,
+        data=data,
+        received_at=base.received_at,
+        digest=schema.event_digest(base.topic, f"poison-{n}".encode()),
+    )
+
+
+@pytest.mark.parametrize(
+    "bad_data",
+    [
+        {"cardId": "poison", "position": 1e200},
+        {"cardId": "poison", "position": 10**40},
+        {"cardId": "poison", "volume": float("nan")},
+    ],
+    ids=["1e200", "10**40", "nan"],
+)
+def test_an_item_that_cannot_be_serialised_is_skipped_not_the_batch(
+    table_name: str, bad_data: dict[str, object]
+) -> None:
+    """Defence in depth: if validation ever lets a bad number through, the writer logs and
+    skips that one item; the rest of the batch is stored and every delivery is acknowledged."""
+    deliveries = [Delivery(event(n), Acknowledgement(1, n + 1, 1)) for n in range(5)]
+    deliveries.insert(2, Delivery(_poisoned(50, bad_data), Acknowledgement(1, 99, 1)))
+    deliveries += [Delivery(event(n), Acknowledgement(1, n + 1, 1)) for n in range(5, 10)]
+    acked = run_writer(table_name, deliveries)
+    assert [a.mid for a in acked] == [d.ack.mid for d in deliveries]
+    stored = sorted(item["data"]["cardId"] for item in events_in(table_name))
+    assert stored == sorted(f"card-{n}" for n in range(10))
+
+
+def test_an_item_dynamodb_rejects_is_skipped_not_the_batch(table_name: str) -> None:
+    """A rejection only the service can make (here: an item over DynamoDB's 400 KB limit)
+    must not take the rest of its batch down either."""
+    oversized = _poisoned(50, {"cardId": "x" * 420_000})
+    deliveries = [Delivery(event(n), Acknowledgement(1, n + 1, 1)) for n in range(6)]
+    deliveries.insert(3, Delivery(oversized, Acknowledgement(1, 99, 1)))
+    acked = run_writer(table_name, deliveries)
+    assert [a.mid for a in acked] == [d.ack.mid for d in deliveries]
+    stored = sorted(item["data"]["cardId"] for item in events_in(table_name))
+    assert stored == sorted(f"card-{n}" for n in range(6))
+    state = (
+        boto3.resource("dynamodb")
+        .Table(table_name)
+        .get_item(Key=schema.player_state_key("p1"))["Item"]
+    )
+    assert state["cardId"] == "card-5"  # the rejected event never reached the state item

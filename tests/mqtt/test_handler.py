@@ -297,3 +297,35 @@ def test_sigterm_during_burst_exits_cleanly_with_every_ack_stored(
     assert len(acked) >= 50
     missing = [m for m in acked if schema.event_digest(m.topic, m.payload) not in stored_digests]
     assert missing == [], f"{len(missing)} acknowledged messages were not stored"
+
+
+def test_one_poisoned_number_does_not_poison_its_batch(
+    handler: HandlerProcess, broker: MqttBroker, publisher: Publisher, table_name: str
+) -> None:
+    """10 good events and one whose number DynamoDB cannot hold, published back to back so they
+    share a write batch: all ten are stored, all eleven acknowledged, and SIGTERM exits 0."""
+    topic = f"device/{PLAYER_ID}/data/events"
+    good = [events_payload(n) for n in range(10)]
+    poisoned = '{"eventUtc": 1780000500, "cardId": "poison", "position": 1e200}'
+    for payload in [*good[:5], poisoned, *good[5:]]:
+        publisher.publish(topic, payload, wait=False)
+
+    wait_until(lambda: len(event_items(table_name)) >= 10, 20, "the ten good events")
+    assert broker.delivery_log is not None
+    wait_until(
+        lambda: len(acknowledged_messages(broker.delivery_log, HANDLER_CLIENT_PREFIX)) >= 11,  # type: ignore[arg-type]
+        20,
+        "eleven acknowledgements",
+    )
+    items = event_items(table_name)
+    assert {item["data"]["cardId"] for item in items} >= {f"card-{n}" for n in range(10)}
+    # The poisoned event keeps its good fields (the bad one is dropped and named in the log).
+    assert [item["data"] for item in items if item["data"]["cardId"] == "poison"] == [
+        {"cardId": "poison"}
+    ]
+    acked = acknowledged_messages(broker.delivery_log, HANDLER_CLIENT_PREFIX)
+    assert sorted(m.payload.decode() for m in acked) == sorted([*good, poisoned])
+
+    code, _ = handler.terminate(timeout=35)
+    assert code == 0, handler.log()[-3000:]
+    assert '"message":"stopped cleanly"' in handler.log()

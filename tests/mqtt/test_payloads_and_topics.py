@@ -117,3 +117,81 @@ def test_redelivery_without_event_time_reuses_the_first_receive_time() -> None:
     assert recent.event_time("digest-b", now=1_780_000_030.0) != first
     # Outside the window the same payload is a new event.
     assert recent.event_time("digest-a", now=1_780_000_100.0) != first
+
+
+# Numbers DynamoDB's Number type cannot hold (38 significant digits, magnitude 1E-130 to
+# 9.99...E+125). Each one used to pass validation and then poison a whole write batch.
+HOSTILE_NUMBERS: list[bytes] = [
+    b"1e200",
+    b"-1e200",
+    b"1e126",
+    b"1e-200",
+    b"5e-324",
+    b"1.7976931348623157e308",
+    b"1e400",  # json.loads turns this into inf
+    b"-1e400",
+    str(10**40).encode(),
+    str(-(10**40)).encode(),
+    str(10**38).encode(),  # 39 digits
+    b"1" * 4000,  # a huge int, still under Python's int parsing limit
+]
+
+
+@pytest.mark.parametrize("number", HOSTILE_NUMBERS, ids=lambda n: n[:24].decode())
+def test_numbers_dynamodb_cannot_hold_are_dropped_and_named(number: bytes) -> None:
+    raw = b'{"cardId": "c1", "position": ' + number + b', "trackLength": ' + number + b"}"
+    result = validate_payload(raw, "events", max_bytes=10_000)
+    assert result.data == {"cardId": "c1"}
+    assert sorted(result.dropped_fields) == ["position", "trackLength"]
+
+
+@pytest.mark.parametrize("number", HOSTILE_NUMBERS, ids=lambda n: n[:24].decode())
+def test_hostile_numbers_in_status_and_responses_are_dropped(number: bytes) -> None:
+    status = validate_payload(
+        b'{"batteryLevel": ' + number + b', "charging": true}', "status", max_bytes=10_000
+    )
+    assert status.data == {"charging": True}
+    assert status.dropped_fields == ["batteryLevel"]
+    response = validate_payload(
+        b'{"status": {"card/pause": ' + number + b'}, "correlationId": "c"}',
+        "response",
+        max_bytes=10_000,
+    )
+    assert response.data == {"correlationId": "c"}
+    assert response.dropped_fields == ["status"]
+
+
+@pytest.mark.parametrize(
+    "number",
+    [b"0", b"-0.0", b"1e125", b"-9.9e125", b"1e-130", b"0.1", str(10**37).encode(), b"12.5"],
+)
+def test_numbers_dynamodb_holds_are_kept(number: bytes) -> None:
+    result = validate_payload(b'{"batteryLevel": ' + number + b"}", "status", max_bytes=1000)
+    assert result.dropped_fields == []
+    assert result.data == {"batteryLevel": json.loads(number)}
+
+
+def test_a_huge_event_time_is_dropped_not_fatal() -> None:
+    raw = b'{"cardId": "c1", "eventUtc": ' + b"9" * 400 + b"}"
+    result = validate_payload(raw, "events", max_bytes=1000)
+    assert result.data == {"cardId": "c1"}
+    assert result.event_utc is None
+    assert result.dropped_fields == ["eventUtc"]
+
+
+def test_text_without_a_utf8_form_is_dropped() -> None:
+    # A lone surrogate escape decodes to a str that cannot be encoded as UTF-8, which is how
+    # DynamoDB stores strings.
+    raw = b'{"cardId": "c1", "trackTitle": "a\\ud800b"}'
+    result = validate_payload(raw, "events", max_bytes=1000)
+    assert result.data == {"cardId": "c1"}
+    assert result.dropped_fields == ["trackTitle"]
+
+
+def test_a_deeply_nested_field_is_dropped_and_the_rest_kept() -> None:
+    deep = b'{"a": ' * 5000 + b"1" + b"}" * 5000
+    result = validate_payload(
+        b'{"cardId": "c1", "trackTitle": ' + deep + b"}", "events", max_bytes=1_000_000
+    )
+    assert result.data == {"cardId": "c1"}
+    assert result.dropped_fields == ["trackTitle"]

@@ -327,8 +327,9 @@ def test_package_digest_follows_exactly_the_build_inputs(tmp_path: Path) -> None
     assert packaging.inputs_digest(tmp_path) != first
 
 
-# Imported by rich (tracebacks) and OpenTelemetry (process resources) only when installed.
-OPTIONAL_IMPORTS = ("click", "psutil")
+# Imported by rich (tracebacks) and OpenTelemetry (process resources) only when installed;
+# sitecustomize is the interpreter's own start-up hook (Debian's python3 ships one).
+OPTIONAL_IMPORTS = ("click", "psutil", "sitecustomize")
 
 
 def test_the_dagger_layer_imports_only_what_the_module_runtime_installs() -> None:
@@ -377,3 +378,28 @@ def test_only_prod_and_dev_roll_back() -> None:
     assert release.rolls_back("prod")
     assert release.rolls_back("dev")
     assert not release.rolls_back("pr-42")
+
+
+def test_sam_output_is_shown_as_it_happens_without_its_boilerplate() -> None:
+    # A child that prints, waits, then prints SAM's hint: the first line must reach our output
+    # while the child still runs, and the hint never.
+    code = (
+        "import sys; sys.path.insert(0, 'ci/src')\n"
+        "from yoto_smart_stream_ci import deploy\n"
+        "deploy.run([sys.executable, '-u', '-c', "
+        "\"import time; print('Uploading to pr-42/abc 100%'); time.sleep(3); "
+        "print('Execute the following command to deploy the packaged template'); "
+        "print('sam deploy --template-file x.yaml --stack-name <YOUR STACK NAME>'); print('done')\"])\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-u", "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    first = child.stdout.readline()
+    assert first.startswith("Uploading to pr-42/abc")
+    assert child.poll() is None, "the first line arrived only after the command ended"
+    rest = child.stdout.read()
+    assert child.wait(30) == 0
+    assert "Execute the following command" not in rest
+    assert "<YOUR STACK NAME>" not in rest
+    assert rest.strip() == "done"

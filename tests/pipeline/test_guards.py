@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from tests.support.listener import counting_listener
-from yoto_smart_stream_ci import cli, environments, teardown
+from yoto_smart_stream_ci import cli, contract, teardown
 from yoto_smart_stream_ci.main import YotoSmartStream
 
 BAD_NAMES = [
@@ -30,6 +30,7 @@ COMMANDS = [
     ["smoke", "--env"],
     ["teardown", "--env"],
     ["register-image", "--oci-tarball", "x.tar", "--env"],
+    ["smoke-test", "--env"],
     ["ecr-login", "--password-file", "password", "--env"],
 ]
 
@@ -49,21 +50,24 @@ def aws_listener(monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_cli_rejects_bad_env_before_any_aws_call(
     name: str, command: list[str], aws_listener: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main([*command, name])
-    assert exit_info.value.code == cli.EXIT_USAGE
-    assert "environment name" in capsys.readouterr().err
+    assert cli.main([*command, name]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "environment name" in err
+    assert len(err.strip().splitlines()) == 1, "one sentence, no traceback"
     assert aws_listener.count == 0
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
-@pytest.mark.parametrize("function", ["deploy", "plan", "teardown", "publish_image", "smoke_test"])
+@pytest.mark.parametrize(
+    "function", ["deploy", "plan", "teardown", "publish_image", "smoke_test", "preview"]
+)
 def test_dagger_layer_rejects_bad_env_before_building_anything(name: str, function: str) -> None:
+    extra: dict[str, dict[str, Any]] = {"preview": {"emulator": None}}
     # No engine here: a function that got past validation would fail on its first API call
     # with a different error, so the exception type proves where it stopped.
     module = YotoSmartStream(source=cast(Any, None))
-    with pytest.raises(environments.EnvironmentNameError, match="environment name"):
-        anyio.run(lambda: getattr(module, function)(env=name))
+    with pytest.raises(contract.RequestError, match="environment name"):
+        anyio.run(lambda: getattr(module, function)(env=name, **extra.get(function, {})))
 
 
 def test_teardown_of_prod_is_refused_without_force(
@@ -95,7 +99,7 @@ def test_smoke_needs_exactly_one_target() -> None:
 def test_half_credentials_are_refused() -> None:
     module = YotoSmartStream(source=cast(Any, None))
     with pytest.raises(ValueError, match="both --aws-access-key-id and --aws-secret-access-key"):
-        module._aws("eu-west-2", cast(Any, object()), None, None)
+        anyio.run(lambda: module._aws("eu-west-2", cast(Any, object()), None, None))
 
 
 def test_no_credentials_and_no_emulator_is_a_sentence(

@@ -23,6 +23,11 @@ AWS_ARGS = {
     "aws-secret-access-key": (SECRET, "null", "AWS secret access key"),
     "aws-session-token": (SECRET, "null", "AWS session token (GitHub OIDC)"),
     "region": ("<class 'str'>", '"eu-west-2"', "AWS region"),
+    "emulator": (
+        "dagger.Service | None",
+        "null",
+        "A kept emulated account (dagger call emulator up), e.g. tcp://localhost:5000",
+    ),
 }
 ENV = {"env": ("<class 'str'>", None, "Environment: prod, dev or pr-<number>")}
 GITHUB = {
@@ -103,7 +108,13 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
         False,
         "never",
         "str",
-        {**ENV, **AWS_ARGS},
+        {
+            **ENV,
+            "no-cloudfront": ("<class 'bool'>", "false", "Skip CloudFront (pr-N and dev only)"),
+            "yoto-client-id": ("<class 'str'>", '""', "Yoto OAuth client id"),
+            "commit": ("<class 'str'>", '""', "Git commit being deployed"),
+            **AWS_ARGS,
+        },
     ),
     "teardown": (
         "Empty the env's buckets, delete its images and stack, then verify nothing remains.",
@@ -115,6 +126,28 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
             "force": ("<class 'bool'>", "false", "Required to tear down prod"),
             **GITHUB,
             **AWS_ARGS,
+        },
+    ),
+    "emulator": (
+        "An emulated AWS account (moto) to keep across calls: `dagger call emulator up --ports 5000:5000`.",
+        False,
+        None,
+        "Service",
+        {},
+    ),
+    "preview": (
+        "Serve the env's deployed API and dashboard from the emulated account: `up --ports 8080:8080`.",
+        False,
+        "never",
+        "Service",
+        {
+            **ENV,
+            "emulator": (
+                "<class 'dagger.Service'>",
+                None,
+                "The kept emulated account the env is deployed in, e.g. tcp://localhost:5000",
+            ),
+            "region": AWS_ARGS["region"],
         },
     ),
     "cleanup-stale": (
@@ -185,6 +218,10 @@ def test_every_aws_step_is_never_cached(api: dict[str, Any]) -> None:
         ["publish-image", "deploy", "smoke-test", "plan", "teardown", "cleanup-stale"]
     )
     assert all(api["functions"][n]["cache"] == "never" for n in aws_facing)
+    # Every function that can act on an account takes a kept emulated one.
+    with_emulator = [n for n, f in api["functions"].items() if "emulator" in f["args"]]
+    assert sorted(with_emulator) == sorted([*aws_facing, "preview"])
+    assert api["functions"]["preview"]["cache"] == "never"
 
 
 def test_engine_and_sdk_versions_are_pinned_together() -> None:
@@ -247,3 +284,24 @@ def test_the_module_registers_with_the_engine_api_offline() -> None:
     source = functions[""]["args"]["source"]
     assert source["defaultPath"] == "/"
     assert source["ignore"][0] == "*"
+
+
+def test_docker_builds_see_the_same_source_as_the_engine() -> None:
+    # .dockerignore (docker build of ci/Dockerfile and mqtt/Dockerfile) and the Dagger
+    # module's source allow-list are one list, so both executors build the same context.
+    from yoto_smart_stream_ci.main import SOURCE_ALLOW_LIST
+    from yoto_smart_stream_ci.shared import TEST_STAGE, TOOLCHAIN_DOCKERFILE, WORKSPACE_STAGE
+
+    lines = [
+        line
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines == SOURCE_ALLOW_LIST
+    stages = {
+        line.split(" AS ")[1].strip()
+        for line in (REPO_ROOT / TOOLCHAIN_DOCKERFILE).read_text().splitlines()
+        if line.startswith("FROM ") and " AS " in line
+    }
+    assert {WORKSPACE_STAGE, TEST_STAGE} <= stages
+    assert "# syntax=" not in (REPO_ROOT / TOOLCHAIN_DOCKERFILE).read_text()

@@ -9,7 +9,11 @@ this instead. It implements the parts of IAM's evaluation logic our policies use
   ``:``), with ``*`` spanning anything, ``/`` and ``:`` included, inside the resource part;
 - the condition operators StringEquals, StringNotEquals, StringLike, StringNotLike, Bool and
   ArnLike/ArnEquals, each key ANDed, each value list ORed, a missing key failing the test
-  (as IAM does for operators without ``IfExists``).
+  (as IAM does for operators without ``IfExists``) and passing a negated one;
+- policy variables (IAM User Guide, "IAM policy elements: Variables and tags") in condition
+  values and in the resource part of a ``Resource``: ``${key}`` takes the request context's
+  value, ``${key, 'default'}`` a default, ``${*}``/``${?}``/``${$}`` the literal character; a
+  variable the context cannot resolve matches nothing.
 
 Unknown operators raise, so a policy that grows a new operator cannot silently pass.
 """
@@ -45,18 +49,82 @@ def glob_match(pattern: str, value: str, *, case_sensitive: bool = True) -> bool
     return bool(_glob(pattern, case_sensitive).match(value))
 
 
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_LITERALS = {"*": "*", "?": "?", "$": "$"}
+
+
+class Unresolved(Exception):
+    """A policy variable has no value in the request context (and no default)."""
+
+
+def _variable_value(body: str, context: Mapping[str, str]) -> str:
+    if body in _LITERALS:
+        return _LITERALS[body]
+    name, _, default = body.partition(",")
+    name = name.strip()
+    # Context keys are case-insensitive.
+    for key, value in context.items():
+        if key.lower() == name.lower():
+            return value
+    default = default.strip()
+    if len(default) >= 2 and default[0] == default[-1] == "'":
+        return default[1:-1]
+    raise Unresolved(name)
+
+
+def substituted_regex(pattern: str, context: Mapping[str, str], *, wildcards: bool) -> str:
+    """``pattern`` as a regex: its variables replaced (their values always literal), and
+    ``*``/``?`` outside variables wildcards when ``wildcards``. Raises ``Unresolved``."""
+    parts: list[str] = []
+    position = 0
+    for match in _VARIABLE.finditer(pattern):
+        parts.append(_plain_regex(pattern[position : match.start()], wildcards))
+        parts.append(re.escape(_variable_value(match.group(1), context)))
+        position = match.end()
+    parts.append(_plain_regex(pattern[position:], wildcards))
+    return "".join(parts)
+
+
+def _plain_regex(text: str, wildcards: bool) -> str:
+    if not wildcards:
+        return re.escape(text)
+    return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in text)
+
+
+def value_matches(
+    pattern: str,
+    value: str,
+    context: Mapping[str, str],
+    *,
+    wildcards: bool,
+    case_sensitive: bool = True,
+) -> bool:
+    try:
+        regex = substituted_regex(pattern, context, wildcards=wildcards)
+    except Unresolved:
+        return False
+    return bool(re.match(f"^{regex}$", value, 0 if case_sensitive else re.IGNORECASE | re.S))
+
+
 def action_matches(pattern: str, action: str) -> bool:
     return glob_match(pattern, action, case_sensitive=False)
 
 
-def resource_matches(pattern: str, arn: str) -> bool:
+def resource_matches(pattern: str, arn: str, context: Mapping[str, str] | None = None) -> bool:
     if pattern == "*":
         return True
     pattern_parts = pattern.split(":", 5)
     arn_parts = arn.split(":", 5)
     if len(pattern_parts) != 6 or len(arn_parts) != 6:
         return False
-    return all(glob_match(p, a) for p, a in zip(pattern_parts, arn_parts, strict=True))
+    if any("${" in part for part in pattern_parts[:5]):
+        raise ValueError(f"IAM allows variables only in the resource part of an ARN: {pattern}")
+    prefix_matches = all(
+        glob_match(p, a) for p, a in zip(pattern_parts[:5], arn_parts[:5], strict=True)
+    )
+    return prefix_matches and value_matches(
+        pattern_parts[5], arn_parts[5], context or {}, wildcards=True
+    )
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -68,14 +136,21 @@ def _condition_holds(operator: str, key: str, expected: Any, context: Mapping[st
         return operator in {"StringNotEquals", "StringNotLike"}
     actual = context[key]
     values = [str(v) for v in _as_list(expected)]
+
+    def equal(value: str) -> bool:
+        return value_matches(value, actual, context, wildcards=False)
+
+    def like(value: str) -> bool:
+        return value_matches(value, actual, context, wildcards=True)
+
     if operator == "StringEquals":
-        return actual in values
+        return any(equal(v) for v in values)
     if operator == "StringNotEquals":
-        return actual not in values
+        return not any(equal(v) for v in values)
     if operator in {"StringLike", "ArnLike", "ArnEquals"}:
-        return any(glob_match(v, actual) for v in values)
+        return any(like(v) for v in values)
     if operator == "StringNotLike":
-        return not any(glob_match(v, actual) for v in values)
+        return not any(like(v) for v in values)
     if operator == "Bool":
         return actual.lower() in {v.lower() for v in values}
     raise NotImplementedError(f"condition operator {operator} is not modelled by this evaluator")
@@ -88,7 +163,7 @@ def statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
     elif any(action_matches(a, request.action) for a in _as_list(statement["NotAction"])):
         return False
     resources = _as_list(statement.get("Resource", "*"))
-    if not any(resource_matches(r, request.resource) for r in resources):
+    if not any(resource_matches(r, request.resource, request.context) for r in resources):
         return False
     for operator, pairs in (statement.get("Condition") or {}).items():
         for key, expected in pairs.items():
@@ -118,6 +193,30 @@ def resource_types(action: str) -> list[str] | None:
     if name not in known:
         return None
     return list(known[name].get("Resources", []))
+
+
+def _resource_type_of(action: str, arn: str) -> dict[str, Any] | None:
+    """The Service Authorization Reference entry of the resource type ``action`` acts on at
+    ``arn`` (the most specific ARN format that matches), or None."""
+    service, _, name = action.lower().partition(":")
+    reference = _service_reference().get(service, {})
+    types = {key.lower(): info for key, info in reference.get("Resources", {}).items()}
+    best: tuple[int, dict[str, Any]] | None = None
+    for type_name in reference.get("Actions", {}).get(name, {}).get("Resources", []):
+        info = types.get(type_name.lower(), {})
+        for arn_format in info.get("ARNFormats", []):
+            regex = re.sub(r"\$\{[^}]*\}", "[^:]*", arn_format)
+            literal = len(arn_format.split(".*", 1)[0])
+            if re.fullmatch(regex, arn) and (best is None or literal > best[0]):
+                best = (literal, info)
+    return best[1] if best else None
+
+
+def resource_tags_in_context(action: str, arn: str) -> bool:
+    """Whether AWS puts ``aws:ResourceTag/<key>`` into the request context of ``action`` on
+    ``arn``: the reference lists it for that resource type (S3 buckets and objects, e.g., not)."""
+    info = _resource_type_of(action, arn)
+    return bool(info) and "aws:ResourceTag/${TagKey}" in info.get("ConditionKeys", [])
 
 
 def arn_service(arn: str) -> str:
@@ -224,7 +323,8 @@ class Resolver:
                 return self.attribute(logical, attribute)
             return self.ref(name)
 
-        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+        # ${!Literal} is CloudFormation's escape for a literal ${Literal} (an IAM variable).
+        return re.sub(r"\$\{!([^}]*)\}", r"${\1}", re.sub(r"\$\{([^}!]+)\}", replace, text))
 
 
 def load_cfn_template(path: Path) -> dict[str, Any]:

@@ -7,6 +7,8 @@ would), bearer-token REST for players and MYO content. Tests steer it with knobs
     with running_yoto_fake() as yoto:
         tokens = yoto.issue_tokens()              # seed a linked account
         yoto.set_players([{"deviceId": "p1", "name": "Kitchen"}])
+        yoto.set_player_state("p1", volume=35, playback="playing", battery=80)
+        yoto.events_payload("p1")                # what p1 publishes on device/p1/data/events
         yoto.set_outage("down")                   # every request answers 503
         yoto.refresh_uses                         # successful refresh-token spends
         yoto.valid_access_tokens()                # e.g. the MQTT broker password
@@ -31,6 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_CLIENT_ID = "fake-yoto-client-id"
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+Playback = Literal["playing", "paused", "stopped"]
 PollOutcome = Literal["authorization_pending", "slow_down", "expired_token", "access_denied"]
 Outage = Literal["down", "error", "hang", "garbage"] | None
 # Commands the REST command path accepts (mirrors the MQTT command topics).
@@ -62,6 +65,51 @@ class _DeviceCode:
 
 
 @dataclass
+class FakePlayer:
+    """What one player reports: REST status fields and the MQTT events payload's fields."""
+
+    online: bool = True
+    volume: int = 50
+    playback: Playback = "stopped"
+    card_id: str | None = None
+    chapter_title: str | None = None
+    track_title: str | None = None
+    battery: int = 80
+    charging: bool = False
+    changed_at: float = field(default_factory=time.time)
+
+    def rest_status(self, device_id: str) -> dict[str, Any]:
+        """``GET /device-v2/{id}/status`` fields as the public client reads them."""
+        return {
+            "deviceId": device_id,
+            "isOnline": self.online,
+            "userVolumePercentage": self.volume,
+            "batteryLevelPercentage": self.battery,
+            "isCharging": self.charging,
+            "activeCard": self.card_id or "none",
+            # 0 none, 1 physical card, 2 remote (started from the app)
+            "cardInsertionState": 2 if self.card_id else 0,
+        }
+
+    def apply(self, command: str, payload: dict[str, Any]) -> None:
+        """A command as the player would carry it out (only an online player hears one)."""
+        if not self.online:
+            return
+        if command == "volume/set" and isinstance(payload.get("volume"), int):
+            self.volume = payload["volume"]
+        elif command == "card/pause" and self.playback == "playing":
+            self.playback = "paused"
+        elif command == "card/resume" and self.card_id:
+            self.playback = "playing"
+        elif command == "card/stop":
+            self.playback = "stopped"
+        elif command == "card/start" and isinstance(payload.get("uri"), str):
+            self.card_id = payload["uri"].rsplit("/", 1)[-1]
+            self.playback = "playing"
+        self.changed_at = time.time()
+
+
+@dataclass
 class FakeYotoState:
     client_id: str = DEFAULT_CLIENT_ID
     access_token_ttl: int = 3600
@@ -76,7 +124,11 @@ class FakeYotoState:
     forced_poll_outcomes: list[PollOutcome] = field(default_factory=list)
     minimum_poll_interval: float = 0.0
     players: list[dict[str, Any]] = field(default_factory=list)
+    # Raw status fields that override what the player's state reports (odd firmware, tests).
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    player_states: dict[str, FakePlayer] = field(default_factory=dict)
+    # Players whose status call answers 500 (one broken player among working ones).
+    failing_statuses: set[str] = field(default_factory=set)
     commands: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     content: dict[str, dict[str, Any]] = field(default_factory=dict)
     outage: Outage = None
@@ -191,14 +243,76 @@ class FakeYoto:
             self.state.players = [dict(p) for p in players]
             for player in self.state.players:
                 if isinstance(player.get("deviceId"), str):
-                    self.state.statuses.setdefault(
-                        player["deviceId"],
-                        {"deviceId": player["deviceId"], "isOnline": player.get("online", True)},
-                    )
+                    self.state.player_states.setdefault(
+                        player["deviceId"], FakePlayer(online=player.get("online", True))
+                    ).online = player.get("online", True)
 
     def set_status(self, device_id: str, status: dict[str, Any]) -> None:
+        """Raw REST status fields that override the player's own (odd or partial firmware)."""
         with self._lock:
-            self.state.statuses[device_id] = {"deviceId": device_id, **status}
+            self.state.statuses[device_id] = dict(status)
+
+    def set_player_state(
+        self,
+        device_id: str,
+        *,
+        online: bool | None = None,
+        volume: int | None = None,
+        playback: Playback | None = None,
+        card_id: str | None = None,
+        chapter_title: str | None = None,
+        track_title: str | None = None,
+        battery: int | None = None,
+        charging: bool | None = None,
+    ) -> None:
+        """What the player is doing; ``online`` also changes its entry in the device list."""
+        changes = {
+            "online": online,
+            "volume": volume,
+            "playback": playback,
+            "card_id": card_id,
+            "chapter_title": chapter_title,
+            "track_title": track_title,
+            "battery": battery,
+            "charging": charging,
+        }
+        with self._lock:
+            player = self.state.player_states.setdefault(device_id, FakePlayer())
+            for name, value in changes.items():
+                if value is not None:
+                    setattr(player, name, value)
+            player.changed_at = time.time()
+            if online is not None:
+                for entry in self.state.players:
+                    if entry.get("deviceId") == device_id:
+                        entry["online"] = online
+
+    def fail_status_of(self, device_id: str) -> None:
+        """This player's status call answers 500 from now on; the others keep working."""
+        with self._lock:
+            self.state.failing_statuses.add(device_id)
+
+    def player_state(self, device_id: str) -> FakePlayer:
+        with self._lock:
+            return self.state.player_states[device_id]
+
+    def events_payload(self, device_id: str) -> dict[str, Any]:
+        """The JSON the player publishes on ``device/{id}/data/events`` (yoto-api.md fields)."""
+        with self._lock:
+            player = self.state.player_states[device_id]
+            payload: dict[str, Any] = {
+                "playbackStatus": player.playback,
+                "volume": player.volume,
+                "volumeMax": 100,
+                "eventUtc": int(player.changed_at),
+            }
+            optional = {
+                "cardId": player.card_id,
+                "chapterTitle": player.chapter_title,
+                "trackTitle": player.track_title,
+            }
+            payload.update({k: v for k, v in optional.items() if v is not None})
+            return payload
 
     @property
     def commands(self) -> list[tuple[str, str, dict[str, Any]]]:
@@ -362,13 +476,18 @@ def _handler_class(state: FakeYotoState, lock: threading.Lock, fake: FakeYoto) -
                 if len(parts) == 3 and parts[0] == "device-v2" and parts[2] == "status":
                     if method != "GET" or parts[1] not in known:
                         return self._reply(404, {"error": "not_found"})
-                    return self._reply(200, state.statuses.get(parts[1], {"deviceId": parts[1]}))
+                    if parts[1] in state.failing_statuses:
+                        return self._reply(500, {"error": "internal"})
+                    player = state.player_states.get(parts[1]) or FakePlayer()
+                    status = player.rest_status(parts[1])
+                    return self._reply(200, {**status, **state.statuses.get(parts[1], {})})
                 if len(parts) >= 4 and parts[0] == "device-v2" and parts[2] == "command":
                     command = "/".join(parts[3:])
                     if method != "POST" or parts[1] not in known or command not in KNOWN_COMMANDS:
                         return self._reply(404, {"error": "not_found"})
                     payload = json.loads(body or b"{}")
                     state.commands.append((parts[1], command, payload))
+                    state.player_states.setdefault(parts[1], FakePlayer()).apply(command, payload)
                     return self._reply(200, {"status": "ok"})
                 if parts == ["content"] and method == "POST":
                     return self._create_content(json.loads(body or b"{}"))

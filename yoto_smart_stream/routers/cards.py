@@ -18,12 +18,15 @@ from yoto_smart_stream.dependencies import (
 )
 from yoto_smart_stream.errors import error_responses
 from yoto_smart_stream.routers.audio import AUDIO_ID_PATTERN, may_change, stream_url
+from yoto_smart_stream.storage.users import UserRecord
 from yoto_smart_stream.yoto.client import YotoNotFoundError
 
 # Every route here may reach Yoto: 502 (nonsense answer) and 503 (outage) come from there.
 router = APIRouter(
     prefix="/api/cards/streaming", tags=["cards"], responses=error_responses(401, 502, 503)
 )
+# Creating or rewriting a card: a JSON body, audio that must exist and be complete, Yoto.
+WRITE_RESPONSES = error_responses(400, 403, 404, 409, 413)
 
 CARD_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CardId = Annotated[str, Path(pattern=CARD_ID_PATTERN, description="Yoto card id")]
@@ -49,20 +52,10 @@ class Deleted(BaseModel):
     status: str
 
 
-@router.post(
-    "",
-    response_model=StreamingCard,
-    status_code=status.HTTP_201_CREATED,
-    responses=error_responses(400, 403, 404, 409, 413),
-)
-def create_card(
-    body: NewStreamingCard,
-    user: CurrentUser,
-    settings: SettingsDep,
-    audio: AudioStoreDep,
-    cards: CardStoreDep,
-    api: YotoApiDep,
-) -> StreamingCard:
+def _chapters(
+    body: NewStreamingCard, settings: SettingsDep, audio: AudioStoreDep
+) -> list[dict[str, object]]:
+    """One chapter per track, in the order given (the order the card plays)."""
     if not settings.public_url.startswith("https://"):
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -99,6 +92,31 @@ def create_card(
                 ],
             }
         )
+    return chapters
+
+
+def _owned_or_403(user: UserRecord, card: dict[str, object], what: str) -> None:
+    if not may_change(user, card.get("created_by")):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"Only its creator or an admin may {what} this card."
+        )
+
+
+@router.post(
+    "",
+    response_model=StreamingCard,
+    status_code=status.HTTP_201_CREATED,
+    responses=WRITE_RESPONSES,
+)
+def create_card(
+    body: NewStreamingCard,
+    user: CurrentUser,
+    settings: SettingsDep,
+    audio: AudioStoreDep,
+    cards: CardStoreDep,
+    api: YotoApiDep,
+) -> StreamingCard:
+    chapters = _chapters(body, settings, audio)
     card = api.create_content({"title": body.title, "content": {"chapters": chapters}})
     created = StreamingCard(
         card_id=card["cardId"],
@@ -118,6 +136,34 @@ def list_cards(user: CurrentUser, cards: CardStoreDep) -> list[StreamingCard]:
     return [StreamingCard(**c) for c in items]
 
 
+@router.put("/{card_id}", response_model=StreamingCard, responses=WRITE_RESPONSES)
+def update_card(
+    card_id: CardId,
+    body: NewStreamingCard,
+    user: CurrentUser,
+    settings: SettingsDep,
+    audio: AudioStoreDep,
+    cards: CardStoreDep,
+    api: YotoApiDep,
+) -> StreamingCard:
+    """New title or tracks (reordered, added, removed): the same Yoto card is rewritten."""
+    existing = cards.get(card_id)
+    if existing is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No streaming card {card_id!r}.")
+    _owned_or_403(user, existing, "change")
+    chapters = _chapters(body, settings, audio)
+    api.create_content({"cardId": card_id, "title": body.title, "content": {"chapters": chapters}})
+    updated = StreamingCard(
+        card_id=card_id,
+        title=body.title,
+        audio_ids=body.audio_ids,
+        created_at=int(existing.get("created_at", time.time())),
+    )
+    owner = {"created_by": existing["created_by"]} if existing.get("created_by") else {}
+    cards.put(card_id, {**updated.model_dump(exclude={"card_id"}), **owner})
+    return updated
+
+
 @router.delete("/{card_id}", response_model=Deleted, responses=error_responses(403, 404, 409))
 def delete_card(
     card_id: CardId, user: CurrentUser, cards: CardStoreDep, api: YotoApiDep
@@ -125,10 +171,7 @@ def delete_card(
     card = cards.get(card_id)
     if card is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No streaming card {card_id!r}.")
-    if not may_change(user, card.get("created_by")):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "Only its creator or an admin may delete this card."
-        )
+    _owned_or_403(user, card, "delete")
     # Already gone at Yoto (deleted in the Yoto app): just forget it here too.
     with contextlib.suppress(YotoNotFoundError):
         api.delete_content(card_id)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from yoto_smart_stream.dependencies import AwsDep, CurrentUser, YotoApiDep
+from yoto_smart_stream.dependencies import AwsDep, CardStoreDep, CurrentUser, YotoApiDep
 from yoto_smart_stream.errors import error_responses
-from yoto_smart_stream.storage.events import CURSOR_PATTERN, recent_events
+from yoto_smart_stream.storage.events import CURSOR_PATTERN, latest_states, recent_events
+from yoto_smart_stream.yoto.client import YotoApiClient, YotoError
 
 router = APIRouter(prefix="/api/players", tags=["players"], responses=error_responses(401, 503))
-# Routes that ask Yoto: 409 while no account is linked, 404 for an unknown player, 502 for a
-# nonsense answer.
+# Routes that ask Yoto: 409 while no account is linked (or the player is offline), 404 for an
+# unknown player, 502 for a nonsense answer.
 YOTO_RESPONSES = error_responses(404, 409, 502)
 
 # Yoto device ids are short alphanumerics; anything else (dots, slashes) never reaches Yoto.
@@ -29,6 +30,11 @@ COMMANDS = {
 }
 
 
+# MQTT ``playbackStatus`` values the dashboard shows as words; anything else is "unknown".
+Playback = Literal["playing", "paused", "stopped"]
+PLAYBACK_STATES: tuple[Playback, ...] = get_args(Playback)
+
+
 class Player(BaseModel):
     id: str
     name: str | None = None
@@ -36,7 +42,29 @@ class Player(BaseModel):
     device_type: str | None = None
 
 
-class PlayerDetail(Player):
+class PlayerState(Player):
+    """What a parent wants at a glance. Every field is None when Yoto does not report it.
+
+    Volume, battery and the inserted card come from Yoto's REST status; playback and the track
+    from the MQTT handler's latest-state item (Yoto reports those only over MQTT).
+    """
+
+    volume: int | None = Field(default=None, ge=0, le=100)
+    playback: Playback | None = None
+    card_id: str | None = None
+    # Set when the card is one of our streaming cards.
+    card_title: str | None = None
+    track_title: str | None = None
+    chapter_title: str | None = None
+    battery_percent: int | None = Field(default=None, ge=0, le=100)
+    charging: bool | None = None
+    # When the MQTT handler last heard from the player (ISO 8601 UTC).
+    heard_at: str | None = None
+    # False when Yoto's status call failed for this player (the rest of the list still shows).
+    status_available: bool = True
+
+
+class PlayerDetail(PlayerState):
     status: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -87,6 +115,61 @@ def _player(device: dict[str, Any]) -> Player:
     )
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _percent(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if 0 <= value <= 100 else None
+
+
+def _state(
+    device: dict[str, Any],
+    status: dict[str, Any] | None,
+    heard: dict[str, Any] | None,
+    card_titles: dict[str, str],
+) -> PlayerState:
+    """Merge the device entry, its REST status and the MQTT latest state (all untrusted)."""
+    base = _player(device)
+    rest = status or {}
+    mqtt = heard or {}
+    online = rest.get("isOnline")
+    if isinstance(online, bool):
+        base.online = online
+    word = (_text(mqtt.get("playbackStatus")) or "").lower()
+    volume = _percent(rest.get("userVolumePercentage"))
+    card_id = _text(rest.get("activeCard")) or _text(mqtt.get("cardId"))
+    if card_id == "none":  # Yoto's word for "no card in the slot"
+        card_id = None
+    charging = rest.get("isCharging")
+    return PlayerState(
+        **base.model_dump(),
+        volume=volume if volume is not None else _percent(mqtt.get("volume")),
+        playback=next((p for p in PLAYBACK_STATES if p == word), None),
+        card_id=card_id,
+        card_title=card_titles.get(card_id) if card_id else None,
+        track_title=_text(mqtt.get("trackTitle")),
+        chapter_title=_text(mqtt.get("chapterTitle")),
+        battery_percent=_percent(rest.get("batteryLevelPercentage")),
+        charging=charging if isinstance(charging, bool) else None,
+        heard_at=_text(mqtt.get("last_event_utc")),
+        status_available=status is not None,
+    )
+
+
+def _status_or_none(api: YotoApiClient, player_id: str) -> dict[str, Any] | None:
+    try:
+        return api.get_player_status(player_id)
+    except YotoError:
+        return None
+
+
+def _card_titles(cards: CardStoreDep) -> dict[str, str]:
+    return {str(c["card_id"]): str(c["title"]) for c in cards.list() if c.get("title")}
+
+
 def _find(api: YotoApiDep, player_id: str) -> dict[str, Any]:
     for device in api.list_players():
         if device["deviceId"] == player_id:
@@ -94,15 +177,29 @@ def _find(api: YotoApiDep, player_id: str) -> dict[str, Any]:
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"No player {player_id!r} in this family.")
 
 
-@router.get("", response_model=list[Player], responses=YOTO_RESPONSES)
-def list_players(user: CurrentUser, api: YotoApiDep) -> list[Player]:
-    return [_player(d) for d in api.list_players()]
+@router.get("", response_model=list[PlayerState], responses=YOTO_RESPONSES)
+def list_players(
+    user: CurrentUser, api: YotoApiDep, aws: AwsDep, cards: CardStoreDep
+) -> list[PlayerState]:
+    """Every player with its state; one player's failed status call does not hide the rest."""
+    devices = api.list_players()
+    heard = latest_states(aws.table, [str(d["deviceId"]) for d in devices])
+    titles = _card_titles(cards)
+    return [
+        _state(d, _status_or_none(api, str(d["deviceId"])), heard.get(str(d["deviceId"])), titles)
+        for d in devices
+    ]
 
 
 @router.get("/{player_id}", response_model=PlayerDetail, responses=YOTO_RESPONSES)
-def get_player(player_id: PlayerId, user: CurrentUser, api: YotoApiDep) -> PlayerDetail:
+def get_player(
+    player_id: PlayerId, user: CurrentUser, api: YotoApiDep, aws: AwsDep, cards: CardStoreDep
+) -> PlayerDetail:
     device = _find(api, player_id)
-    return PlayerDetail(**_player(device).model_dump(), status=api.get_player_status(player_id))
+    status_body = api.get_player_status(player_id)
+    heard = latest_states(aws.table, [player_id]).get(player_id)
+    state = _state(device, status_body, heard, _card_titles(cards))
+    return PlayerDetail(**state.model_dump(), status=status_body)
 
 
 @router.post(
@@ -113,7 +210,14 @@ def get_player(player_id: PlayerId, user: CurrentUser, api: YotoApiDep) -> Playe
 def control(
     player_id: PlayerId, body: ControlRequest, user: CurrentUser, api: YotoApiDep
 ) -> ControlResult:
-    _find(api, player_id)
+    device = _find(api, player_id)
+    if device.get("online") is False:
+        # Yoto would take the command and nothing would hear it: say so instead of "sent".
+        name = _text(device.get("name")) or "This player"
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"{name} is offline, so it cannot hear this. Switch it on and try again.",
+        )
     payload = {"volume": body.volume} if isinstance(body, VolumeControl) else {}
     api.send_command(player_id, COMMANDS[body.action], payload)
     return ControlResult(status="sent", action=body.action)

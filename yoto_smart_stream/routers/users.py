@@ -202,6 +202,20 @@ def disable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> U
     return UserOut.of(disabled)
 
 
+@router.post(
+    "/admin/users/{username}/enable",
+    response_model=UserOut,
+    responses=error_responses(401, 403, 404),
+)
+def enable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> UserOut:
+    if not users.set_disabled(username, False):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
+    enabled = users.get(username)
+    if enabled is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
+    return UserOut.of(enabled)
+
+
 @router.delete(
     "/admin/users/{username}",
     response_model=Message,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, status
@@ -16,8 +15,7 @@ from yoto_smart_stream.dependencies import (
     TokenManagerDep,
 )
 from yoto_smart_stream.errors import error_responses
-from yoto_smart_stream.storage import schema
-from yoto_smart_stream.storage.items import plain
+from yoto_smart_stream.storage.device_login import DeviceLoginStore
 
 router = APIRouter(
     prefix="/api/auth", tags=["yoto account"], responses=error_responses(401, 502, 503)
@@ -43,20 +41,23 @@ class DeviceLoginPoll(BaseModel):
 
 class LinkStatus(BaseModel):
     linked: bool
+    # "waiting": a device login was started and its code has not expired yet.
+    state: Literal["not_linked", "waiting", "linked"]
+
+
+class Disconnected(BaseModel):
+    linked: bool
+
+
+def _logins(aws: AwsDep) -> DeviceLoginStore:
+    return DeviceLoginStore(aws.table)
 
 
 @router.post("/start", response_model=DeviceLoginStarted, responses=error_responses(403, 409))
 def start(admin: AdminUser, auth: AuthClientDep, aws: AwsDep) -> DeviceLoginStarted:
     code = auth.start_device_code()
     # The device code stays server-side; the browser only sees the user code.
-    aws.table.put_item(
-        Item={
-            **schema.device_code_key(),
-            "device_code": code.device_code,
-            "interval": code.interval,
-            schema.TTL_ATTRIBUTE: int(time.time()) + code.expires_in,
-        }
-    )
+    _logins(aws).start(code.device_code, code.interval, code.expires_in)
     return DeviceLoginStarted(
         user_code=code.user_code,
         verification_uri=code.verification_uri,
@@ -71,38 +72,34 @@ def poll(
     admin: AdminUser, auth: AuthClientDep, aws: AwsDep, tokens: TokenManagerDep
 ) -> DeviceLoginPoll:
     """One non-blocking attempt; the dashboard calls it again after ``interval`` seconds."""
-    found = aws.table.get_item(Key=schema.device_code_key(), ConsistentRead=True).get("Item")
-    item = plain(found) if found else None
-    # DynamoDB's TTL deletes lazily, so an expired item may still be there.
-    if item is None or int(item[schema.TTL_ATTRIBUTE]) <= time.time():
+    logins = _logins(aws)
+    pending = logins.pending()
+    if pending is None:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            "No Yoto login is in progress; start with POST /api/auth/start.",
+            "No Yoto sign-in is waiting for a code. Start linking the Yoto account again.",
         )
-    interval = int(item.get("interval", 5))
-    result = auth.poll_device_code(str(item["device_code"]))
+    interval = pending.interval
+    result = auth.poll_device_code(pending.device_code)
     if result.status == "authorized" and result.tokens is not None:
         tokens.store(result.tokens)
-        aws.table.delete_item(Key=schema.device_code_key())
+        logins.finish()
         return DeviceLoginPoll(status="linked", message="The Yoto account is linked.")
     if result.status == "slow_down":
         interval += SLOW_DOWN_STEP_SECONDS
-        aws.table.update_item(
-            Key=schema.device_code_key(),
-            UpdateExpression="SET #interval = :interval",
-            ExpressionAttributeNames={"#interval": "interval"},
-            ExpressionAttributeValues={":interval": interval},
-        )
+        logins.set_interval(interval)
         return DeviceLoginPoll(
-            status="slow_down", interval=interval, message="Polling too fast; wait longer."
+            status="slow_down",
+            interval=interval,
+            message="Waiting for the code to be entered on Yoto's page.",
         )
     if result.status == "authorization_pending":
         return DeviceLoginPoll(
             status="authorization_pending",
             interval=interval,
-            message="Waiting for the code to be entered at the verification address.",
+            message="Waiting for the code to be entered on Yoto's page.",
         )
-    aws.table.delete_item(Key=schema.device_code_key())
+    logins.finish()
     if result.status == "denied":
         return DeviceLoginPoll(status="denied", message="The Yoto login was declined.")
     return DeviceLoginPoll(
@@ -111,5 +108,15 @@ def poll(
 
 
 @router.get("/status", response_model=LinkStatus)
-def link_status(user: CurrentUser, tokens: TokenManagerDep) -> LinkStatus:
-    return LinkStatus(linked=tokens.is_linked())
+def link_status(user: CurrentUser, tokens: TokenManagerDep, aws: AwsDep) -> LinkStatus:
+    if tokens.is_linked():
+        return LinkStatus(linked=True, state="linked")
+    return LinkStatus(linked=False, state="waiting" if _logins(aws).pending() else "not_linked")
+
+
+@router.post("/disconnect", response_model=Disconnected, responses=error_responses(403))
+def disconnect(admin: AdminUser, tokens: TokenManagerDep, aws: AwsDep) -> Disconnected:
+    """Forget the Yoto tokens (and any half-finished login); linking again starts afresh."""
+    tokens.forget()
+    _logins(aws).finish()
+    return Disconnected(linked=False)

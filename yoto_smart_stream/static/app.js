@@ -8,26 +8,41 @@
 const apiUrl = (path) => new URL(path, document.baseURI).toString();
 
 class ApiError extends Error {
-  constructor(message, status) {
+  constructor(message, status, detail = "") {
     super(message);
     this.status = status;
+    this.detail = detail;
   }
 }
 
-// Turns the API's error bodies ({"detail": "sentence"}, or FastAPI's 422
-// {"detail": [{loc, msg}, ...]}) into a sentence.
-function errorMessage(body, response) {
-  const detail = body?.detail;
-  if (typeof detail === "string" && detail) return detail;
-  if (Array.isArray(detail) && detail.length) {
-    return detail
-      .map((item) => {
-        const where = Array.isArray(item.loc) ? item.loc.filter((p) => p !== "body").join(".") : "";
-        return where ? `${where}: ${item.msg}` : String(item.msg ?? item);
-      })
-      .join("; ");
-  }
-  return `The server answered ${response.status} ${response.statusText}`.trim();
+/* ---------- plain-language errors ---------- */
+
+// What the API says is shown only when it reads as a plain sentence: no paths, status codes,
+// file-type names or setting names. Otherwise a sentence chosen by the kind of failure.
+const JARGON = /\/api\/|\bHTTP\b|\barray\b|cardId|offline_access|\b(audio|video|application|text|image)\/[\w.+-]+|JSON|\b[A-Z]+_[A-Z_]+\b|\{|\bnull\b/;
+
+function isPlain(sentence) {
+  return typeof sentence === "string" && sentence.length > 0 && sentence.length < 300 && !JARGON.test(sentence);
+}
+
+const FALLBACKS = {
+  0: "We can't reach the server. Check your connection and try again.",
+  400: "That didn't work. Please try again.",
+  403: "Only an admin can do this. Ask an admin in your family.",
+  404: "That item isn't there any more. The list has been refreshed.",
+  409: "That can't be done right now.",
+  413: "That file is too big. The limit is 200 MB.",
+  415: "That kind of file isn't supported. Upload an MP3.",
+  422: "Some details aren't right. Check the form and try again.",
+  429: "Too many tries. Wait a few minutes and try again.",
+  502: "Yoto sent an answer we couldn't read. Try again in a minute.",
+  503: "Yoto or the storage isn't answering right now. Try again in a minute.",
+  504: "Yoto or the storage isn't answering right now. Try again in a minute.",
+};
+
+function plainMessage(status, detail, fallback) {
+  if (isPlain(detail)) return detail;
+  return fallback ?? FALLBACKS[status] ?? "Something went wrong on our side. Please try again.";
 }
 
 async function api(method, path, payload) {
@@ -40,7 +55,7 @@ async function api(method, path, payload) {
   try {
     response = await fetch(apiUrl(path), init);
   } catch {
-    throw new ApiError("Cannot reach the server. Check your connection and try again.", 0);
+    throw new ApiError(FALLBACKS[0], 0);
   }
   const text = await response.text();
   let body = null;
@@ -51,19 +66,24 @@ async function api(method, path, payload) {
       body = null;
     }
   }
-  if (!response.ok) throw new ApiError(errorMessage(body, response), response.status);
+  if (!response.ok) {
+    // Validation errors come as a list of field problems: never shown raw.
+    const detail = typeof body?.detail === "string" ? body.detail : "";
+    throw new ApiError(plainMessage(response.status, detail), response.status, detail);
+  }
   return body;
 }
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
     if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key in node) node[key] = value;
-    else node.setAttribute(key, value);
+    else if (key in node && !key.startsWith("aria-")) node[key] = value;
+    else node.setAttribute(key, value === true ? "" : value);
   }
   for (const child of children) {
-    if (child === null || child === undefined) continue;
+    if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return node;
@@ -75,6 +95,10 @@ function show(node, visible) {
   node.hidden = !visible;
 }
 
+function button(label, onclick, kind = "secondary", props = {}) {
+  return el("button", { type: "button", className: `button ${kind}`, onclick, ...props }, label);
+}
+
 function setStatus(id, message, isError = false) {
   const node = $(id);
   node.textContent = message;
@@ -82,10 +106,10 @@ function setStatus(id, message, isError = false) {
   node.setAttribute("role", isError ? "alert" : "status");
 }
 
-// A 401 anywhere means the session ended: go back to the login form.
+// A 401 anywhere means the session ended: go back to the sign-in form.
 function handleFailure(statusId, error) {
   if (error instanceof ApiError && error.status === 401) {
-    showLogin("Your session has ended. Please sign in again.");
+    showLogin("You've been signed out. Please sign in again.");
     return;
   }
   setStatus(statusId, error.message, true);
@@ -94,9 +118,39 @@ function handleFailure(statusId, error) {
 function formatBytes(size) {
   const n = Number(size);
   if (!Number.isFinite(n)) return "";
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1024) return `${n} bytes`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+// File kinds in words (the API speaks MIME types; people don't).
+const FORMAT_NAMES = {
+  "audio/mpeg": "MP3",
+  "audio/mp4": "M4A",
+  "audio/aac": "AAC",
+  "audio/ogg": "OGG",
+  "audio/wav": "WAV",
+};
+const CARD_FORMAT = "audio/mpeg";
+
+function formatName(contentType) {
+  return FORMAT_NAMES[contentType] ?? "Audio";
+}
+
+// "7:31 pm" in the viewer's own time zone; earlier days get their date in front.
+function clockTime(date) {
+  const hours = date.getHours();
+  const minutes = String(date.getMinutes()).padStart(2, "0");
+  return `${hours % 12 || 12}:${minutes} ${hours < 12 ? "am" : "pm"}`;
+}
+
+function friendlyTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  const today = new Date();
+  const sameDay = date.toDateString() === today.toDateString();
+  const day = date.toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" });
+  return sameDay ? clockTime(date) : `${day}, ${clockTime(date)}`;
 }
 
 // Only http(s) links from the API become clickable.
@@ -112,8 +166,15 @@ function safeHttpUrl(value) {
 
 /* ---------- session ---------- */
 
+let currentUser = null;
+
+function isAdmin() {
+  return currentUser?.role === "admin";
+}
+
 function showLogin(message) {
-  show($("app-view"), false);
+  for (const view of Object.keys(loaders)) show($(`${view}-view`), false);
+  show($("tabs"), false);
   show($("session-bar"), false);
   show($("login-view"), true);
   const error = $("login-error");
@@ -122,17 +183,16 @@ function showLogin(message) {
   $("login-username").focus();
 }
 
-let currentUser = null;
-
 function showApp(session) {
   currentUser = { username: session.username, role: session.role };
   $("session-user").textContent = currentUser.username;
-  for (const node of document.querySelectorAll("[data-admin-only]")) show(node, currentUser.role === "admin");
+  for (const node of document.querySelectorAll("[data-admin-only]")) show(node, isAdmin());
+  for (const node of document.querySelectorAll("[data-user-only]")) show(node, !isAdmin());
   setGlobalError("");
   show($("login-view"), false);
   show($("session-bar"), true);
-  show($("app-view"), true);
-  selectView("players");
+  show($("tabs"), true);
+  selectView(viewFromHash());
 }
 
 async function checkSession() {
@@ -156,7 +216,7 @@ async function login(event) {
       password: form.password.value,
     });
   } catch (error) {
-    showLogin(error.message);
+    showLogin(error.status === 422 ? "Enter your username and password." : error.message);
     submit.disabled = false;
     return;
   }
@@ -167,7 +227,7 @@ async function login(event) {
   } catch (error) {
     showLogin(
       error instanceof ApiError && error.status === 401
-        ? "Signed in, but the browser did not keep the session cookie."
+        ? "You were signed in, but this browser did not keep the sign-in. Allow cookies for this site and try again."
         : error.message,
     );
   } finally {
@@ -181,6 +241,7 @@ async function logout() {
   } catch (error) {
     setGlobalError(error.message);
   }
+  currentUser = null;
   showLogin();
 }
 
@@ -200,9 +261,17 @@ const loaders = {
   users: loadUsers,
 };
 
+function viewFromHash() {
+  const name = location.hash.replace(/^#/, "");
+  if (name === "users" && !isAdmin()) return "players";
+  return name in loaders ? name : "players";
+}
+
 function selectView(name) {
-  for (const button of document.querySelectorAll("nav [data-view]")) {
-    button.setAttribute("aria-pressed", String(button.dataset.view === name));
+  clearTimeout(pollTimer);
+  for (const link of document.querySelectorAll("#tabs [data-view]")) {
+    if (link.dataset.view === name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
   }
   for (const view of Object.keys(loaders)) show($(`${view}-view`), view === name);
   loaders[name]();
@@ -210,110 +279,200 @@ function selectView(name) {
 
 /* ---------- players ---------- */
 
+const PLAYBACK_WORDS = { playing: "Playing", paused: "Paused", stopped: "Stopped" };
+
 async function loadPlayers() {
-  setStatus("players-status", "Loading players…");
   const list = $("players-list");
+  // Old cards go at once: stale state must never look current.
+  list.replaceChildren();
+  setStatus("players-status", "Loading players…");
   try {
     const players = await api("GET", "api/players");
     list.replaceChildren(...players.map(renderPlayer));
-    setStatus("players-status", players.length ? "" : "No players found on the Yoto account.");
+    setStatus("players-status", players.length ? "" : "There are no players on the family's Yoto account yet.");
   } catch (error) {
-    list.replaceChildren();
-    handleFailure("players-status", error);
-    // 409: no Yoto account linked yet; point at the view that links one.
-    if (error instanceof ApiError && error.status === 409) {
-      $("players-status").append(" Open “Yoto account” to link one.");
+    if (error instanceof ApiError && error.status === 409 && /linked|link the Yoto account/i.test(error.detail)) {
+      setStatus("players-status", "No Yoto account is linked yet.", true);
+      $("players-status").append(" ", el("a", { href: "#account", className: "button secondary notice-action" }, "Go to “Yoto account”"));
+      return;
     }
+    handleFailure("players-status", error);
   }
+}
+
+function nowPlaying(player) {
+  if (player.online === false) return { word: "Offline", detail: "" };
+  const word = PLAYBACK_WORDS[player.playback] ?? (player.card_id ? "Card in" : "Not playing anything we know of");
+  const what = player.card_title ?? player.track_title ?? "";
+  const extra = player.card_title && player.track_title ? ` – ${player.track_title}` : "";
+  return { word, detail: what ? `${what}${extra}` : "" };
 }
 
 function renderPlayer(player) {
   const id = player.id;
-  const name = player.name ?? id; // the API leaves name and online out when Yoto does
-  const online = player.online ?? null;
+  const name = player.name ?? "Unnamed player"; // the API leaves the name out when Yoto does
+  const offline = player.online === false;
+  const slug = `player-${id}`;
+  const feedback = el("p", { className: "feedback", role: "status", id: `${slug}-feedback` });
+  const state = nowPlaying(player);
+
+  const volumeValue = el("output", { className: "volume-value", id: `${slug}-volume-value` }, player.volume ?? "–");
   const volume = el("input", {
     type: "range",
     min: "0",
     max: "100",
-    value: "50",
-    "aria-label": `Volume for ${name}`,
+    step: "5",
+    value: String(player.volume ?? 50),
+    id: `${slug}-volume`,
+    disabled: offline,
+    "aria-valuetext": player.volume === null || player.volume === undefined ? "not known" : `${player.volume} percent`,
   });
-  const control = (action, extra = {}) =>
-    el("button", { type: "button", onclick: () => sendControl(id, name, { action, ...extra }) }, action);
-  return el(
+  volumeValue.setAttribute("for", volume.id);
+  volume.addEventListener("input", () => {
+    volumeValue.textContent = volume.value;
+    volume.setAttribute("aria-valuetext", `${volume.value} percent`);
+  });
+  volume.addEventListener("change", () =>
+    sendControl(card, player, { action: "volume", volume: Number(volume.value) }, `Volume set to ${volume.value}.`),
+  );
+
+  const control = (label, action, done, kind = "secondary") =>
+    button(label, () => sendControl(card, player, { action }, done), kind, {
+      disabled: offline,
+      "aria-describedby": feedback.id,
+    });
+
+  const facts = [];
+  if (player.battery_percent !== null && player.battery_percent !== undefined) {
+    facts.push(`Battery ${player.battery_percent}%${player.charging ? " (charging)" : ""}`);
+  }
+  if (!player.status_available) facts.push("Yoto didn't send this player's details just now.");
+  if (player.heard_at) facts.push(`Last heard from ${friendlyTime(player.heard_at)}`);
+
+  const activity = el("ol", { className: "activity", id: `${slug}-activity`, hidden: true });
+  const more = button("Older activity", null, "secondary", { hidden: true });
+  const toggle = button("Recent activity", null, "secondary", { "aria-expanded": "false", "aria-controls": activity.id });
+  toggle.onclick = () => toggleActivity(player, toggle, activity, more);
+
+  const card = el(
     "li",
     { className: "player", dataset: { playerId: id } },
-    el("h3", {}, name),
-    el("p", { className: "muted" }, id, online === null ? "" : online ? " · online" : " · offline"),
-    el("div", { className: "controls" }, control("play"), control("pause"), control("stop")),
     el(
       "div",
-      { className: "controls" },
-      volume,
-      el(
-        "button",
-        {
-          type: "button",
-          onclick: () => sendControl(id, name, { action: "volume", volume: Number(volume.value) }),
-        },
-        "Set volume",
-      ),
-      el("button", { type: "button", onclick: () => loadEvents(id, name) }, "Events"),
+      { className: "player-top" },
+      el("h2", {}, name),
+      el("span", { className: `badge ${offline ? "offline" : "online"}` }, offline ? "Offline" : "Online"),
     ),
+    el(
+      "p",
+      { className: "now-playing" },
+      el("strong", { className: "playback" }, state.word),
+      state.detail ? el("span", { className: "playing-what" }, state.detail) : null,
+    ),
+    facts.length ? el("p", { className: "facts" }, facts.join(" · ")) : null,
+    offline ? el("p", { className: "offline-note" }, "Controls come back when the player is switched on and online.") : null,
+    el(
+      "div",
+      { className: "actions" },
+      // The likely next tap is the prominent one: Pause while playing, Play otherwise.
+      control("Play", "play", "Play sent.", player.playback === "playing" ? "secondary" : "primary"),
+      control("Pause", "pause", "Pause sent.", player.playback === "playing" ? "primary" : "secondary"),
+      control("Stop", "stop", "Stop sent."),
+    ),
+    el("div", { className: "volume-row" }, el("label", { htmlFor: volume.id }, "Volume"), volume, volumeValue),
+    feedback,
+    el("div", { className: "actions" }, toggle),
+    activity,
+    more,
   );
+  return card;
 }
 
-async function sendControl(id, name, command) {
-  setStatus("players-status", `Sending ${command.action} to ${name}…`);
+// Feedback goes on the player's own card; afterwards the card is redrawn from fresh state.
+async function sendControl(card, player, command, done) {
+  const feedback = card.querySelector(".feedback");
+  feedback.className = "feedback";
+  feedback.textContent = "Sending…";
+  for (const b of card.querySelectorAll("button, input")) b.disabled = true;
   try {
-    await api("POST", `api/players/${encodeURIComponent(id)}/control`, command);
-    setStatus("players-status", `${name}: ${command.action} sent.`);
+    await api("POST", `api/players/${encodeURIComponent(player.id)}/control`, command);
   } catch (error) {
-    handleFailure("players-status", error);
+    if (error instanceof ApiError && error.status === 401) return handleFailure("players-status", error);
+    feedback.className = "feedback error";
+    feedback.textContent = error.message;
+    for (const b of card.querySelectorAll("button, input")) b.disabled = player.online === false;
+    return;
   }
+  let fresh = card;
+  try {
+    fresh = renderPlayer(await api("GET", `api/players/${encodeURIComponent(player.id)}`));
+    card.replaceWith(fresh);
+  } catch {
+    for (const b of card.querySelectorAll("button, input")) b.disabled = false;
+  }
+  const note = fresh.querySelector(".feedback");
+  note.className = "feedback ok";
+  note.textContent = `${done} The player shows the change in a moment.`;
 }
 
-let eventsCursor = null;
+// One line per event, e.g. "7:31 pm – Paused, “The Gruffalo”, volume 35".
+function describeEvent(event) {
+  const data = event.data ?? {};
+  const parts = [];
+  if (event.kind === "response") return "Answered a command";
+  const playback = typeof data.playbackStatus === "string" ? data.playbackStatus.toLowerCase() : "";
+  if (PLAYBACK_WORDS[playback]) parts.push(PLAYBACK_WORDS[playback]);
+  if (typeof data.trackTitle === "string" && data.trackTitle) parts.push(`“${data.trackTitle}”`);
+  if (typeof data.volume === "number") parts.push(`volume ${data.volume}`);
+  for (const key of ["batteryLevel", "batteryLevelPercentage"]) {
+    if (typeof data[key] === "number") parts.push(`battery ${data[key]}%`);
+  }
+  if (!parts.length) return event.kind === "status" ? "Status update" : "Activity";
+  const sentence = parts.join(", ");
+  return sentence.charAt(0).toUpperCase() + sentence.slice(1);
+}
 
-async function loadEvents(id, name, cursor = null) {
-  const rows = $("player-events-rows");
-  $("player-events-name").textContent = name;
-  show($("player-events"), true);
+async function toggleActivity(player, toggle, list, more, cursor = null) {
+  if (!cursor && !list.hidden) {
+    show(list, false);
+    show(more, false);
+    toggle.setAttribute("aria-expanded", "false");
+    return;
+  }
+  if (!cursor) list.replaceChildren(el("li", {}, "Loading activity…"));
+  show(list, true);
+  toggle.setAttribute("aria-expanded", "true");
   const query = cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
   try {
-    const body = await api("GET", `api/players/${encodeURIComponent(id)}/events${query}`);
-    const events = body.items;
-    const rendered = events.map((e) =>
-      el(
-        "tr",
-        {},
-        el("td", {}, e.event_utc),
-        el("td", {}, e.kind),
-        el("td", { className: "mono" }, JSON.stringify(e.data)),
-      ),
-    );
-    if (cursor) rows.append(...rendered);
-    else rows.replaceChildren(...rendered);
-    if (!cursor && !events.length) rows.replaceChildren(el("tr", {}, el("td", { colSpan: 3 }, "No events yet.")));
-    eventsCursor = body.next_cursor;
-    const more = $("player-events-more");
-    show(more, Boolean(eventsCursor));
-    more.onclick = () => loadEvents(id, name, eventsCursor);
+    const body = await api("GET", `api/players/${encodeURIComponent(player.id)}/events${query}`);
+    const rows = body.items.map((e) => el("li", {}, `${friendlyTime(e.event_utc)} – ${describeEvent(e)}`));
+    if (cursor) list.append(...rows);
+    else list.replaceChildren(...(rows.length ? rows : [el("li", {}, "Nothing yet. Activity appears here while the player is in use.")]));
+    show(more, Boolean(body.next_cursor));
+    more.onclick = () => toggleActivity(player, toggle, list, more, body.next_cursor);
   } catch (error) {
-    handleFailure("players-status", error);
+    if (error instanceof ApiError && error.status === 401) return handleFailure("players-status", error);
+    list.replaceChildren(el("li", { className: "field-error" }, error.message));
+    show(more, false);
   }
 }
 
 /* ---------- library ---------- */
 
+// Files picked in this page, by audio id, so a failed upload can be retried without choosing
+// the file again.
+const pickedFiles = new Map();
+let libraryItems = [];
+
 async function loadLibrary() {
-  setStatus("library-status", "Loading library…");
+  const rows = $("library-rows");
+  rows.replaceChildren();
+  setStatus("library-status", "Loading the library…");
   try {
-    const items = await api("GET", "api/audio");
-    $("library-rows").replaceChildren(...items.map(renderAudio));
-    setStatus("library-status", items.length ? "" : "The library is empty: upload an MP3.");
+    libraryItems = await api("GET", "api/audio");
+    rows.replaceChildren(...libraryItems.map(renderAudio));
+    setStatus("library-status", libraryItems.length ? "" : "The library is empty. Add an MP3 above.");
   } catch (error) {
-    $("library-rows").replaceChildren();
     handleFailure("library-status", error);
   }
 }
@@ -322,123 +481,335 @@ function renderAudio(item) {
   const id = item.audio_id;
   const streamUrl = safeHttpUrl(item.stream_url);
   const ready = item.status === "ready";
+  const meta = [formatName(item.content_type), formatBytes(item.size_bytes)].filter(Boolean).join(" · ");
+  const actions = el("div", { className: "actions" });
+  let problem = null;
+  if (ready) {
+    if (streamUrl) actions.append(el("a", { href: streamUrl, target: "_blank", rel: "noopener noreferrer", className: "button secondary" }, "Listen"));
+    actions.append(button("Delete", () => deleteAudio(id, item.title), "destructive", { "aria-label": `Delete ${item.title}` }));
+  } else {
+    problem = el("p", { className: "row-problem" }, "This upload didn't finish, so it can't be played yet. Try again, or remove it.");
+    actions.append(
+      button("Retry", () => retryUpload(item), "primary", { "aria-label": `Retry uploading ${item.title}` }),
+      button("Remove", () => deleteAudio(id, item.title, false), "destructive", { "aria-label": `Remove ${item.title}` }),
+    );
+  }
   return el(
-    "tr",
-    { dataset: { audioId: id } },
-    el("td", {}, item.title, ready ? "" : el("span", { className: "muted" }, ` (${item.status})`)),
-    el("td", {}, item.content_type),
-    el("td", {}, formatBytes(item.size_bytes)),
-    el("td", {}, ready && streamUrl ? el("a", { href: streamUrl, target: "_blank", rel: "noopener noreferrer" }, "Listen") : ""),
-    el("td", {}, el("button", { type: "button", onclick: () => deleteAudio(id, item.title) }, "Delete")),
+    "li",
+    { className: ready ? "row" : "row failed", dataset: { audioId: id } },
+    el(
+      "div",
+      { className: "row-main" },
+      el("span", { className: "row-title" }, item.title),
+      el("span", { className: "row-meta" }, meta),
+      ready && item.content_type !== CARD_FORMAT
+        ? el("span", { className: "row-label" }, "Can't go on a card: only MP3 files play on a card.")
+        : null,
+      problem,
+    ),
+    actions,
   );
 }
 
-async function deleteAudio(id, title) {
-  if (!window.confirm(`Delete "${title}" from the library?`)) return;
+async function deleteAudio(id, title, ask = true) {
+  if (ask && !window.confirm(`Delete “${title}” from the library? Cards that use it will stop playing it.`)) return;
   try {
     await api("DELETE", `api/audio/${encodeURIComponent(id)}`);
+    pickedFiles.delete(id);
     await loadLibrary();
-    setStatus("library-status", `Deleted "${title}".`);
+    setStatus("library-status", `Removed “${title}”.`);
   } catch (error) {
     handleFailure("library-status", error);
   }
+}
+
+function isMp3(file) {
+  return file.type === CARD_FORMAT || /\.mp3$/i.test(file.name);
+}
+
+function fieldError(input, errorNode, message) {
+  errorNode.textContent = message;
+  show(errorNode, Boolean(message));
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
 }
 
 async function upload(event) {
   event.preventDefault();
   const form = event.currentTarget;
   const file = form.file.files[0];
-  if (!file) return;
-  setStatus("library-status", `Uploading ${file.name}…`);
+  const title = form.title.value.trim();
+  fieldError(form.file, $("upload-file-error"), "");
+  if (!title) {
+    setStatus("library-status", "Give the audio a title.", true);
+    form.title.focus();
+    return;
+  }
+  if (!file) {
+    fieldError(form.file, $("upload-file-error"), "Choose an MP3 file.");
+    form.file.focus();
+    return;
+  }
+  // Stopped before anything is sent: a player streams only MP3.
+  if (!isMp3(file)) {
+    fieldError(form.file, $("upload-file-error"), "This isn't an MP3 file. Only MP3 files play on a Yoto card: convert it to MP3 first.");
+    form.file.focus();
+    return;
+  }
+  if (await sendFile(file, title)) form.reset();
+}
+
+function setProgress(percent, text) {
+  show($("upload-progress-row"), percent !== null);
+  $("upload-progress").value = percent ?? 0;
+  $("upload-progress-text").textContent = text ?? "";
+}
+
+// PUT with progress events (fetch has none for uploads).
+function putWithProgress(url, method, headers, file) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open(method, url);
+    for (const [name, value] of Object.entries(headers ?? {})) request.setRequestHeader(name, value);
+    request.upload.onprogress = (e) => {
+      if (e.lengthComputable) {
+        const percent = Math.round((e.loaded / e.total) * 100);
+        setProgress(percent, `${percent}%`);
+      }
+    };
+    request.onload = () => (request.status >= 200 && request.status < 300 ? resolve() : reject(new Error("refused")));
+    request.onerror = () => reject(new Error("unreachable"));
+    request.send(file);
+  });
+}
+
+async function sendFile(file, title) {
+  const submit = $("upload-submit");
+  submit.disabled = true;
+  setStatus("library-status", `Uploading “${title}”…`);
+  setProgress(0, "0%");
+  let audioId = null;
   try {
-    // The API hands out a presigned S3 PUT: the bytes go straight to S3, not through Lambda.
+    // The API hands out a presigned storage address: the bytes go straight there.
     const grant = await api("POST", "api/audio/uploads", {
       filename: file.name,
-      content_type: file.type || "audio/mpeg",
+      content_type: CARD_FORMAT,
       size_bytes: file.size,
-      title: form.title.value.trim(),
+      title,
     });
-    let response;
+    audioId = grant.audio_id;
+    pickedFiles.set(audioId, { file, title });
     try {
-      response = await fetch(grant.upload_url, {
-        method: grant.method,
-        headers: grant.headers,
-        body: file,
-      });
+      await putWithProgress(grant.upload_url, grant.method, grant.headers, file);
     } catch {
-      throw new ApiError("The upload to storage failed: the storage endpoint could not be reached.", 0);
+      throw new ApiError("The file didn't reach storage. Check your connection, then press Retry on the row below.", 0);
     }
-    if (!response.ok) throw new ApiError(`Storage refused the upload (${response.status}).`, response.status);
-    // Tells the API the bytes are in S3; it checks the object and marks the audio ready.
-    await api("POST", `api/audio/${encodeURIComponent(grant.audio_id)}/complete`);
-    form.reset();
+    // Tells the API the bytes are stored; it checks the file and marks the audio ready.
+    await api("POST", `api/audio/${encodeURIComponent(audioId)}/complete`);
+    pickedFiles.delete(audioId);
     await loadLibrary();
-    setStatus("library-status", `Uploaded ${file.name}.`);
+    setStatus("library-status", `Added “${title}”. It can now go on a card.`);
+    return true;
+  } catch (error) {
+    await loadLibrary();
+    handleFailure("library-status", error);
+    return false;
+  } finally {
+    setProgress(null);
+    submit.disabled = false;
+  }
+}
+
+async function retryUpload(item) {
+  const picked = pickedFiles.get(item.audio_id);
+  if (!picked) {
+    // The file isn't in this page any more (reloaded): ask for it again, keeping the title.
+    $("upload-title").value = item.title;
+    setStatus("library-status", `Choose the file for “${item.title}” again, then press Upload. Remove the unfinished row afterwards.`);
+    $("upload-file").focus();
+    return;
+  }
+  try {
+    await api("DELETE", `api/audio/${encodeURIComponent(item.audio_id)}`);
   } catch (error) {
     handleFailure("library-status", error);
+    return;
   }
+  pickedFiles.delete(item.audio_id);
+  await sendFile(picked.file, picked.title);
 }
 
 /* ---------- cards ---------- */
 
+let playable = []; // ready MP3s, the only audio a card can stream
+let chosen = []; // audio ids in play order
+let editingCardId = null;
+
 async function loadCards() {
+  const rows = $("cards-rows");
+  rows.replaceChildren();
   setStatus("cards-status", "Loading cards…");
   try {
     const [cards, library] = await Promise.all([api("GET", "api/cards/streaming"), api("GET", "api/audio")]);
-    // Players stream MP3 only, and only uploads the API has confirmed.
-    const audio = library.filter((a) => a.status === "ready" && a.content_type === "audio/mpeg");
-    $("cards-rows").replaceChildren(...cards.map(renderCard));
-    $("card-audio-choices").replaceChildren(
-      ...(audio.length
-        ? audio.map((a) =>
-            el("label", { className: "choice" }, el("input", { type: "checkbox", value: a.audio_id }), ` ${a.title}`),
-          )
-        : [el("p", { className: "muted" }, "Upload an MP3 to the library first.")]),
-    );
-    setStatus("cards-status", cards.length ? "" : "No streaming cards yet.");
+    libraryItems = library;
+    playable = library.filter((a) => a.status === "ready" && a.content_type === CARD_FORMAT);
+    chosen = chosen.filter((id) => playable.some((a) => a.audio_id === id));
+    renderEditor();
+    rows.replaceChildren(...cards.map(renderCard));
+    setStatus("cards-status", cards.length ? "" : "No streaming cards yet. Make one above.");
   } catch (error) {
-    $("cards-rows").replaceChildren();
     handleFailure("cards-status", error);
   }
+}
+
+function titleOf(audioId) {
+  return libraryItems.find((a) => a.audio_id === audioId)?.title ?? "A track that is no longer in the library";
+}
+
+function renderEditor() {
+  const list = $("card-chosen");
+  list.replaceChildren(
+    ...chosen.map((id, index) => {
+      const name = titleOf(id);
+      const move = (delta) => () => {
+        const [moved] = chosen.splice(index, 1);
+        chosen.splice(index + delta, 0, moved);
+        renderEditor();
+        list.children[index + delta]?.querySelector(delta < 0 ? ".move-up" : ".move-down")?.focus();
+      };
+      return el(
+        "li",
+        { dataset: { audioId: id } },
+        el("span", { className: "track-name" }, `${index + 1}. ${name}`),
+        el(
+          "span",
+          { className: "actions" },
+          button("↑", move(-1), "secondary move-up", { disabled: index === 0, "aria-label": `Move ${name} up` }),
+          button("↓", move(1), "secondary move-down", { disabled: index === chosen.length - 1, "aria-label": `Move ${name} down` }),
+          button("Remove", () => {
+            chosen.splice(index, 1);
+            renderEditor();
+          }, "destructive", { "aria-label": `Remove ${name} from the card` }),
+        ),
+      );
+    }),
+  );
+  show($("card-chosen-empty"), chosen.length === 0);
+  const available = playable.filter((a) => !chosen.includes(a.audio_id));
+  const unplayable = libraryItems.filter((a) => a.status === "ready" && a.content_type !== CARD_FORMAT).length;
+  $("card-available").replaceChildren(
+    ...available.map((a) =>
+      el(
+        "li",
+        { dataset: { audioId: a.audio_id } },
+        el("span", { className: "track-name" }, a.title),
+        button("Add", () => {
+          chosen.push(a.audio_id);
+          renderEditor();
+        }, "secondary", { "aria-label": `Add ${a.title}` }),
+      ),
+    ),
+    ...(playable.length ? [] : [el("li", {}, el("span", { className: "track-name" }, "Add an MP3 to the library first."))]),
+    ...(unplayable
+      ? [
+          el(
+            "li",
+            {},
+            el(
+              "span",
+              { className: "track-name hint" },
+              unplayable === 1
+                ? "1 file in the library isn't MP3, so it can't go on a card."
+                : `${unplayable} files in the library aren't MP3, so they can't go on a card.`,
+            ),
+          ),
+        ]
+      : []),
+  );
 }
 
 function renderCard(card) {
   const id = card.card_id;
   return el(
-    "tr",
-    { dataset: { cardId: id } },
-    el("td", {}, card.title),
-    el("td", { className: "mono" }, id),
-    el("td", {}, card.audio_ids.length),
-    el("td", {}, el("button", { type: "button", onclick: () => deleteCard(id, card.title) }, "Delete")),
+    "li",
+    { className: "row", dataset: { cardId: id } },
+    el(
+      "div",
+      { className: "row-main" },
+      el("span", { className: "row-title" }, card.title),
+      el("span", { className: "row-meta" }, `${card.audio_ids.length} track${card.audio_ids.length === 1 ? "" : "s"} · in the Yoto app under Library → Make Your Own`),
+      el("ol", { className: "track-list" }, ...card.audio_ids.map((a) => el("li", {}, titleOf(a)))),
+    ),
+    el(
+      "div",
+      { className: "actions" },
+      button("Edit", () => editCard(card), "secondary", { "aria-label": `Edit ${card.title}` }),
+      button("Delete", () => deleteCard(id, card.title), "destructive", { "aria-label": `Delete ${card.title}` }),
+    ),
   );
 }
 
-async function createCard(event) {
+function editCard(card) {
+  editingCardId = card.card_id;
+  chosen = card.audio_ids.filter((id) => playable.some((a) => a.audio_id === id));
+  $("card-title").value = card.title;
+  $("card-form-heading").textContent = `Edit “${card.title}”`;
+  $("card-submit").textContent = "Save changes";
+  show($("card-cancel"), true);
+  renderEditor();
+  $("card-title").focus();
+}
+
+function resetEditor() {
+  editingCardId = null;
+  chosen = [];
+  $("card-form").reset();
+  $("card-form-heading").textContent = "New card";
+  $("card-submit").textContent = "Create card";
+  show($("card-cancel"), false);
+  show($("card-form-error"), false);
+  renderEditor();
+}
+
+async function saveCard(event) {
   event.preventDefault();
   const form = event.currentTarget;
-  const audioIds = [...$("card-audio-choices").querySelectorAll("input:checked")].map((i) => i.value);
-  if (!audioIds.length) {
-    setStatus("cards-status", "Choose at least one track from the library.", true);
-    return;
-  }
-  setStatus("cards-status", "Creating card…");
+  const error = $("card-form-error");
+  const title = form.title.value.trim();
+  const problem = !title ? "Give the card a title." : !chosen.length ? "Add at least one track." : "";
+  error.textContent = problem;
+  show(error, Boolean(problem));
+  if (problem) return;
+  const submit = $("card-submit");
+  submit.disabled = true;
+  const editing = editingCardId;
+  setStatus("cards-status", editing ? "Saving the card…" : "Creating the card…");
   try {
-    await api("POST", "api/cards/streaming", { title: form.title.value.trim(), audio_ids: audioIds });
-    form.reset();
+    const body = { title, audio_ids: [...chosen] };
+    if (editing) await api("PUT", `api/cards/streaming/${encodeURIComponent(editing)}`, body);
+    else await api("POST", "api/cards/streaming", body);
+    resetEditor();
     await loadCards();
-    setStatus("cards-status", "Card created.");
-  } catch (error) {
-    handleFailure("cards-status", error);
+    setStatus(
+      "cards-status",
+      editing
+        ? `Saved “${title}”. The Yoto app shows the new tracks next time it refreshes.`
+        : `Created “${title}”. Find it in the Yoto app under Library → Make Your Own.`,
+    );
+  } catch (failure) {
+    handleFailure("cards-status", failure);
+  } finally {
+    submit.disabled = false;
   }
 }
 
 async function deleteCard(id, title) {
-  if (!window.confirm(`Delete the card "${title}"?`)) return;
+  if (!window.confirm(`Delete the card “${title}”? It is removed from the Yoto app too.`)) return;
   try {
     await api("DELETE", `api/cards/streaming/${encodeURIComponent(id)}`);
+    if (editingCardId === id) resetEditor();
     await loadCards();
-    setStatus("cards-status", `Deleted "${title}".`);
+    setStatus("cards-status", `Deleted “${title}”.`);
   } catch (error) {
     handleFailure("cards-status", error);
   }
@@ -449,31 +820,43 @@ async function deleteCard(id, title) {
 let pollTimer = null;
 let pollIntervalSeconds = 5;
 
+function showAccountState(state) {
+  show($("account-not-linked"), state === "not_linked");
+  show($("account-waiting"), state === "waiting" || state === "waiting-code");
+  // With a code on screen the admin can finish; after a reload only "start again" helps.
+  show($("auth-code-block"), state === "waiting-code" && isAdmin());
+  show($("auth-restart-hint"), state === "waiting" && isAdmin());
+  show($("account-linked"), state === "linked");
+}
+
+async function loadLinkStatus() {
+  clearTimeout(pollTimer);
+  showAccountState(null);
+  setStatus("account-status", "Checking the Yoto account…");
+  try {
+    const { state } = await api("GET", "api/auth/status");
+    showAccountState(state);
+    setStatus("account-status", "");
+  } catch (error) {
+    handleFailure("account-status", error);
+  }
+}
+
 async function startAuth() {
   clearTimeout(pollTimer);
   setStatus("account-status", "Asking Yoto for a code…");
   try {
     const start = await api("POST", "api/auth/start");
     const link = $("auth-link");
-    // The complete URI carries the code; Yoto may not send one.
+    // The complete address carries the code; Yoto may not send one.
     const target = safeHttpUrl(start.verification_uri_complete ?? start.verification_uri);
-    link.textContent = start.verification_uri;
     if (target) link.href = target;
     else link.removeAttribute("href");
     $("auth-code").textContent = start.user_code;
-    show($("auth-pending"), true);
     pollIntervalSeconds = Number(start.interval) > 0 ? Number(start.interval) : 5;
+    showAccountState("waiting-code");
     setStatus("account-status", "Waiting for you to enter the code on Yoto's page…");
     pollTimer = setTimeout(pollAuth, pollIntervalSeconds * 1000);
-  } catch (error) {
-    handleFailure("account-status", error);
-  }
-}
-
-async function loadLinkStatus() {
-  try {
-    const { linked } = await api("GET", "api/auth/status");
-    setStatus("account-status", linked ? "A Yoto account is linked." : "No Yoto account is linked yet.");
   } catch (error) {
     handleFailure("account-status", error);
   }
@@ -486,30 +869,55 @@ async function pollAuth() {
   try {
     result = await api("POST", "api/auth/poll");
   } catch (error) {
-    show($("auth-pending"), false);
+    if (error instanceof ApiError && error.status === 409) {
+      showAccountState("not_linked");
+      setStatus("account-status", "That code is no longer waiting. Start linking again.", true);
+      return;
+    }
     handleFailure("account-status", error);
     return;
   }
-  const waiting = result.status === "authorization_pending" || result.status === "slow_down";
-  if (waiting) {
+  if (result.status === "authorization_pending" || result.status === "slow_down") {
     if (Number(result.interval) > 0) pollIntervalSeconds = Number(result.interval);
     pollTimer = setTimeout(pollAuth, pollIntervalSeconds * 1000);
-  } else {
-    show($("auth-pending"), false);
+    setStatus("account-status", "Waiting for you to enter the code on Yoto's page…");
+    return;
   }
-  setStatus("account-status", result.message, !waiting && result.status !== "linked");
+  if (result.status === "linked") {
+    showAccountState("linked");
+    setStatus("account-status", "");
+    return;
+  }
+  showAccountState("not_linked");
+  setStatus(
+    "account-status",
+    result.status === "denied" ? "Yoto says the link was declined. Start again if that was a mistake." : "The code ran out of time. Start linking again.",
+    true,
+  );
+}
+
+async function disconnect() {
+  if (!window.confirm("Disconnect the Yoto account? Players and cards stop working here until it is linked again.")) return;
+  try {
+    await api("POST", "api/auth/disconnect");
+    showAccountState("not_linked");
+    setStatus("account-status", "The Yoto account is disconnected.");
+  } catch (error) {
+    handleFailure("account-status", error);
+  }
 }
 
 /* ---------- users (admins only) ---------- */
 
 async function loadUsers() {
+  const rows = $("users-rows");
+  rows.replaceChildren();
   setStatus("users-status", "Loading users…");
   try {
     const users = await api("GET", "api/admin/users");
-    $("users-rows").replaceChildren(...users.map(renderUser));
+    rows.replaceChildren(...users.map(renderUser));
     setStatus("users-status", "");
   } catch (error) {
-    $("users-rows").replaceChildren();
     handleFailure("users-status", error);
   }
 }
@@ -517,57 +925,67 @@ async function loadUsers() {
 function renderUser(user) {
   const name = user.username;
   const isSelf = currentUser && name === currentUser.username;
-  const action = (label, run) =>
-    isSelf ? "" : el("button", { type: "button", onclick: () => run(name) }, label);
+  const role = user.role === "admin" ? "Admin" : "Family member";
+  const actions = el("div", { className: "actions" });
+  if (!isSelf) {
+    actions.append(
+      user.disabled
+        ? button("Enable", () => setUserEnabled(name, true), "secondary", { "aria-label": `Enable ${name}` })
+        : button("Disable", () => setUserEnabled(name, false), "secondary", { "aria-label": `Disable ${name}` }),
+      button("Delete", () => deleteUser(name), "destructive", { "aria-label": `Delete ${name}` }),
+    );
+  }
   return el(
-    "tr",
-    { dataset: { username: name } },
-    el("td", {}, name),
-    el("td", {}, user.role),
-    el("td", {}, user.disabled ? "disabled" : "active"),
+    "li",
+    { className: "row", dataset: { username: name } },
     el(
-      "td",
-      {},
-      el(
-        "div",
-        { className: "controls" },
-        user.disabled ? "" : action("Disable", disableUser),
-        action("Delete", deleteUser),
-      ),
+      "div",
+      { className: "row-main" },
+      el("span", { className: "row-title" }, isSelf ? `${name} (you)` : name),
+      el("span", { className: "row-meta user-state" }, `${role} · ${user.disabled ? "Disabled: can't sign in" : "Active"}`),
     ),
+    actions,
   );
 }
 
 async function createUser(event) {
   event.preventDefault();
   const form = event.currentTarget;
+  const error = $("user-form-error");
+  const name = form.username.value.trim();
+  let problem = "";
+  if (!form.username.checkValidity()) problem = "The username doesn't follow the rule under it.";
+  else if (!form.password.checkValidity()) problem = "The password needs at least 12 characters.";
+  form.username.toggleAttribute("aria-invalid", !form.username.checkValidity());
+  form.password.toggleAttribute("aria-invalid", !form.password.checkValidity());
+  error.textContent = problem;
+  show(error, Boolean(problem));
+  if (problem) return;
   try {
-    await api("POST", "api/admin/users", {
-      username: form.username.value.trim(),
-      password: form.password.value,
-      role: form.role.value,
-    });
-    const name = form.username.value.trim();
+    await api("POST", "api/admin/users", { username: name, password: form.password.value, role: form.role.value });
     form.reset();
     await loadUsers();
-    setStatus("users-status", `Added ${name}.`);
-  } catch (error) {
-    handleFailure("users-status", error);
+    setStatus("users-status", `Added ${name}. They can sign in now.`);
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.status === 401) return handleFailure("users-status", failure);
+    error.textContent = failure.status === 409 ? `There is already a user called ${name}.` : failure.message;
+    show(error, true);
   }
 }
 
-async function disableUser(name) {
+async function setUserEnabled(name, enable) {
+  if (!enable && !window.confirm(`Disable ${name}? They are signed out and can't sign in until you enable them again.`)) return;
   try {
-    await api("POST", `api/admin/users/${encodeURIComponent(name)}/disable`);
+    await api("POST", `api/admin/users/${encodeURIComponent(name)}/${enable ? "enable" : "disable"}`);
     await loadUsers();
-    setStatus("users-status", `Disabled ${name}.`);
+    setStatus("users-status", enable ? `Enabled ${name}. They can sign in again.` : `Disabled ${name}.`);
   } catch (error) {
     handleFailure("users-status", error);
   }
 }
 
 async function deleteUser(name) {
-  if (!window.confirm(`Delete the user ${name}?`)) return;
+  if (!window.confirm(`Delete the user ${name}? This can't be undone.`)) return;
   try {
     await api("DELETE", `api/admin/users/${encodeURIComponent(name)}`);
     await loadUsers();
@@ -582,14 +1000,29 @@ async function deleteUser(name) {
 document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", login);
   $("logout-button").addEventListener("click", logout);
-  for (const button of document.querySelectorAll("nav [data-view]")) {
-    button.addEventListener("click", () => selectView(button.dataset.view));
+  window.addEventListener("hashchange", () => {
+    // Only view names switch views; the skip link's #main just moves focus.
+    if (currentUser && location.hash.slice(1) in loaders) selectView(viewFromHash());
+  });
+  // Tapping the tab already shown reloads it (the hash does not change, so no hashchange).
+  for (const link of document.querySelectorAll("#tabs [data-view]")) {
+    link.addEventListener("click", (event) => {
+      if (location.hash === link.hash) {
+        event.preventDefault();
+        selectView(link.dataset.view);
+      }
+    });
   }
   $("players-refresh").addEventListener("click", loadPlayers);
   $("upload-form").addEventListener("submit", upload);
-  $("card-form").addEventListener("submit", createCard);
+  $("upload-file").addEventListener("change", () => fieldError($("upload-file"), $("upload-file-error"), ""));
+  $("card-form").addEventListener("submit", saveCard);
+  $("card-cancel").addEventListener("click", resetEditor);
   $("auth-start").addEventListener("click", startAuth);
+  $("auth-restart").addEventListener("click", startAuth);
+  $("auth-relink").addEventListener("click", startAuth);
   $("auth-poll").addEventListener("click", pollAuth);
+  $("auth-disconnect").addEventListener("click", disconnect);
   $("user-form").addEventListener("submit", createUser);
   checkSession();
 });

@@ -57,3 +57,29 @@ def recent_events(table: Table, player_id: str, limit: int, cursor: str | None) 
     return EventPage(
         items=items, next_cursor=encode_cursor(str(last[schema.SORT_KEY])) if last else None
     )
+
+
+def latest_states(table: Table, player_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Each player's ``STATE`` item (the MQTT handler's merged latest event fields), by id.
+
+    One BatchGetItem by key per 100 players; players the handler has not heard from are absent.
+    """
+    if not player_ids:
+        return {}
+    # The client behind the Table resource converts DynamoDB types to plain Python itself.
+    client = table.meta.client
+    found: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(player_ids))
+    for start in range(0, len(unique), 100):
+        request: dict[str, Any] = {
+            table.name: {"Keys": [schema.player_state_key(p) for p in unique[start : start + 100]]}
+        }
+        while request:
+            answer = client.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(table.name, []):
+                state = plain(item)
+                player_id = str(state.get("player_id") or "")
+                if player_id:
+                    found[player_id] = state
+            request = answer.get("UnprocessedKeys") or {}
+    return found

@@ -150,7 +150,9 @@ class YotoTokenManager:
     def _require(self) -> StoredTokens:
         current = self.load()
         if current is None:
-            raise YotoNotLinkedError("No Yoto account is linked; start with POST /api/auth/start.")
+            raise YotoNotLinkedError(
+                "No Yoto account is linked yet; an admin can link it under Yoto account."
+            )
         return current
 
     def _usable(self, tokens: StoredTokens) -> bool:

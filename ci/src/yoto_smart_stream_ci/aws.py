@@ -46,9 +46,12 @@ class AwsTarget:
                 f"{EMULATOR_FLAG}=1 but AWS_ENDPOINT_URL is not set: the emulator has no address."
             )
         if not emulated and not env.get("AWS_ACCESS_KEY_ID"):
+            # Inside `dagger call` the layer always passes credentials or an emulator, so only
+            # a person on the host reads this: name the host's own options.
             raise TargetError(
-                "No AWS credentials: pass --aws-access-key-id and --aws-secret-access-key, "
-                "or run without them to use the embedded emulator."
+                "No AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
+                "AWS_SESSION_TOKEN), or pass --emulator http://127.0.0.1:5000 after starting "
+                "an emulated account with `python -m yoto_smart_stream_ci emulator`."
             )
         return cls(region=region, endpoint_url=endpoint, emulated=emulated)
 
@@ -67,6 +70,25 @@ class AwsTarget:
         if self.emulated:
             return EMULATOR_BANNER.format(endpoint=self.endpoint_url)
         return REAL_BANNER.format(account=self.account_id(), region=self.region)
+
+
+def use_emulator(url: str) -> None:
+    """Point this process and every child it starts (sam, the local API) at ``url``.
+
+    Real credentials that happen to be in the environment are dropped first, so an emulator
+    run can never act on a real account.
+    """
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": url.rstrip("/"),
+            EMULATOR_FLAG: "1",
+            # moto accepts any key; these are not credentials.
+            "AWS_ACCESS_KEY_ID": "emulator",
+            "AWS_SECRET_ACCESS_KEY": "emulator",
+        }
+    )
 
 
 def announce(target: AwsTarget) -> None:

@@ -1,176 +1,163 @@
-"""``python -m yoto_smart_stream_ci``: the commands the Dagger functions run in containers.
+"""``python -m yoto_smart_stream_ci``: the core commands, in containers and on the host.
+
+Each command takes either ``--request <json>`` (what the Dagger layer sends, written by
+``contract.core_command``) or flags generated from the same request type's fields (what a person
+types on the host). Both reach ``contract.from_mapping``, the one place a request is validated.
 
 Secrets are read from the environment only (``YOTO_ADMIN_PASSWORD``, ``GITHUB_TOKEN`` and the
 standard AWS variables), never from argv, so they appear in no process listing or log. Every
-failure exits non-zero with one sentence on stderr; environment names are validated before
+failure exits non-zero with one sentence on stderr; bad requests (exit 2) are refused before
 anything talks to AWS.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from yoto_smart_stream_ci import environments, packaging
-from yoto_smart_stream_ci.shared import ADMIN_PASSWORD_VAR, GITHUB_TOKEN_VAR
-
-if TYPE_CHECKING:
-    from yoto_smart_stream_ci import pipeline
-    from yoto_smart_stream_ci.aws import AwsTarget
+from yoto_smart_stream_ci import contract
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+DEBUG_VAR = "YOTO_PIPELINE_DEBUG"
+
+DESCRIPTIONS = {
+    "deploy": "network, secrets, sam package + deploy, dashboard, smoke test, summary",
+    "plan": "show the change set deploy would apply, without executing it",
+    "smoke": "smoke-test an environment or a URL",
+    "teardown": "delete an environment and verify nothing remains",
+    "cleanup-stale": "tear down stale pr-* environments",
+    "package": "sam build, skipped when its inputs are unchanged",
+    "lint": "every linter of the lint gate, each reported by name",
+    "ecr-login": "write the env's ECR password to a file",
+    "register-image": "emulator: record an OCI image in ECR",
+    "emulator": "run an emulated AWS account (moto) in the foreground",
+    "preview": "serve an emulated environment's API and dashboard in the foreground",
+}
+# The Dagger function names, accepted on the host too.
+ALIASES = {"smoke": ["smoke-test"]}
 
 
-def _secret(name: str) -> str | None:
-    return os.environ.get(name) or None
-
-
-def _env_arg(value: str) -> str:
-    try:
-        return environments.validate_env(value)
-    except environments.EnvironmentNameError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
-
-
-def _deploy_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", required=True, type=_env_arg)
-    parser.add_argument("--build-dir", required=True, type=Path)
-    image = parser.add_mutually_exclusive_group(required=True)
-    image.add_argument("--image-uri", help="repository@sha256:digest published to ECR")
-    image.add_argument("--oci-tarball", type=Path, help="emulator: record this image in ECR first")
-    parser.add_argument("--commit", default="")
-    parser.add_argument("--yoto-client-id", default="")
-    parser.add_argument("--no-cloudfront", action="store_true")
-    parser.add_argument("--dashboard-dir", type=Path)
-    parser.add_argument("--github-repository", default="")
-    parser.add_argument("--gate-seconds", default="{}", help="JSON {step: seconds} to report")
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m yoto_smart_stream_ci", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    _deploy_args(commands.add_parser("deploy", help="package, deploy, sync, smoke test"))
-    _deploy_args(commands.add_parser("plan", help="show the change set, do not execute it"))
-    smoke = commands.add_parser("smoke", help="smoke-test an env or a URL")
-    where = smoke.add_mutually_exclusive_group(required=True)
-    where.add_argument("--env", type=_env_arg)
-    where.add_argument("--url")
-    down = commands.add_parser("teardown", help="delete an env and verify nothing remains")
-    down.add_argument("--env", required=True, type=_env_arg)
-    down.add_argument("--force", action="store_true")
-    down.add_argument("--github-repository", default="")
-    stale = commands.add_parser("cleanup-stale", help="tear down stale pr-* envs")
-    stale.add_argument("--max-age-hours", required=True, type=float)
-    stale.add_argument("--github-repository", default="")
-    build = commands.add_parser("package", help="sam build, skipped if inputs are unchanged")
-    build.add_argument("--build-dir", type=Path, default=Path(".aws-sam/build"))
-    login = commands.add_parser("ecr-login", help="write the ECR password to a file")
-    login.add_argument("--env", required=True, type=_env_arg)
-    login.add_argument("--password-file", required=True, type=Path)
-    register = commands.add_parser("register-image", help="emulator: record an OCI image in ECR")
-    register.add_argument("--env", required=True, type=_env_arg)
-    register.add_argument("--commit", default="")
-    register.add_argument("--oci-tarball", required=True, type=Path)
+    for command, cls in contract.REQUEST_TYPES.items():
+        sub = commands.add_parser(
+            command, aliases=ALIASES.get(command, []), help=DESCRIPTIONS[command]
+        )
+        sub.set_defaults(command=command)
+        sub.add_argument(contract.REQUEST_FLAG, metavar="JSON", help="the whole request as JSON")
+        types = {k: contract.base_type(v) for k, v in contract.field_types(cls).items()}
+        for f in dataclasses.fields(cls):
+            if not f.metadata.get("host", True):
+                continue
+            help_text = f.metadata.get("help")
+            if types[f.name] is bool:
+                sub.add_argument(_flag(f.name), action="store_true", default=None, help=help_text)
+            else:
+                kind = types[f.name] if types[f.name] in (int, float) else str
+                sub.add_argument(_flag(f.name), type=kind, help=help_text)
     return parser
 
 
-def _request(args: argparse.Namespace, target: AwsTarget) -> pipeline.DeployRequest:
-    from yoto_smart_stream_ci import images, pipeline
-
-    image_uri = args.image_uri
-    if args.oci_tarball is not None:
-        if args.command == "deploy":
-            image_uri = images.register_oci_image(target, args.env, args.commit, args.oci_tarball)
-        else:
-            image_uri = images.planned_image_uri(target, args.env, args.oci_tarball)
-    return pipeline.DeployRequest(
-        env=args.env,
-        build_dir=args.build_dir,
-        image_uri=image_uri,
-        commit=args.commit,
-        yoto_client_id=args.yoto_client_id,
-        cloudfront=False if args.no_cloudfront else None,
-        dashboard_dir=args.dashboard_dir,
-        admin_password=_secret(ADMIN_PASSWORD_VAR),
-        github_token=_secret(GITHUB_TOKEN_VAR),
-        github_repository=args.github_repository,
-        gate_seconds={k: float(v) for k, v in json.loads(args.gate_seconds).items()},
-    )
+def request_from_args(args: argparse.Namespace) -> contract.Request:
+    """The typed request of parsed argv: ``--request`` JSON, or the generated flags."""
+    cls = contract.REQUEST_TYPES[args.command]
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(cls)
+        if getattr(args, f.name, None) is not None
+    }
+    if args.request is not None:
+        if given:
+            raise contract.RequestError(
+                "Pass either --request or flags, not both: " + ", ".join(map(_flag, given)) + "."
+            )
+        return contract.parse_request(args.command, args.request)
+    return contract.from_mapping(args.command, given)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "package":
-        # Kept free of boto3/SAM imports: an unchanged package must cost next to nothing.
+    try:
+        request = request_from_args(args)
+    except contract.RequestError as error:
+        return _fail(error, EXIT_USAGE)
+    if isinstance(request, contract.PackageRequest):
+        return _package(request)
+    if isinstance(request, contract.LintRequest):
+        from yoto_smart_stream_ci import lint
+
+        return 0 if lint.run_all() else EXIT_FAILED
+    if isinstance(request, contract.EmulatorRequest):
+        from yoto_smart_stream_ci import emulated_account
+
         try:
-            built = packaging.package(Path.cwd(), args.build_dir)
-        except RuntimeError as error:
-            print(f"error: {error}", file=sys.stderr, flush=True)
-            return EXIT_FAILED
-        verb = "built" if built.rebuilt else "unchanged inputs, reused"
-        print(f"package: {verb} {built.build_dir} in {built.seconds:.2f}s", flush=True)
+            emulated_account.serve(request.host, request.port)
+        except OSError as error:
+            return _fail(
+                f"cannot listen on {request.host}:{request.port}: {error.strerror}.", EXIT_FAILED
+            )
         return 0
-    return _aws_command(args)
+    return _aws_command(request)
 
 
-def _aws_command(args: argparse.Namespace) -> int:
+def _fail(error: BaseException | str, code: int) -> int:
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    return code
+
+
+def _package(request: contract.PackageRequest) -> int:
+    from pathlib import Path
+
+    from yoto_smart_stream_ci import packaging
+
+    # Kept free of boto3/SAM imports: an unchanged package must cost next to nothing.
+    try:
+        built = packaging.package(Path.cwd(), Path(request.build_dir))
+    except RuntimeError as error:
+        return _fail(error, EXIT_FAILED)
+    except OSError as error:
+        return _fail(
+            f"cannot write the build directory {request.build_dir}: {error.strerror}.", EXIT_FAILED
+        )
+    verb = "built" if built.rebuilt else "unchanged inputs, reused"
+    print(f"package: {verb} {built.build_dir} in {built.seconds:.2f}s", flush=True)
+    return 0
+
+
+def _aws_command(request: contract.Request) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from yoto_smart_stream_ci import images, pipeline, teardown
-    from yoto_smart_stream_ci.aws import AwsTarget, TargetError
+    from yoto_smart_stream_ci import pipeline
+    from yoto_smart_stream_ci.aws import AwsTarget, TargetError, use_emulator
 
+    if isinstance(request, contract.AwsFacing) and request.emulator:
+        use_emulator(request.emulator)
     try:
-        if args.command == "teardown":
-            # Refuse prod before even resolving the target.
-            teardown.check_allowed(args.env, force=args.force)
         target = AwsTarget.from_environ()
-        if args.command == "deploy":
-            outcome = pipeline.run_deploy(target, _request(args, target))
-            return 0 if outcome.ok else EXIT_FAILED
-        if args.command == "plan":
-            pipeline.run_plan(target, _request(args, target))
-            return 0
-        if args.command == "smoke":
-            report = pipeline.run_smoke(
-                target, env=args.env, url=args.url, admin_password=_secret(ADMIN_PASSWORD_VAR)
-            )
-            return 0 if report.ok else EXIT_FAILED
-        if args.command == "teardown":
-            torn = pipeline.run_teardown(
-                target,
-                args.env,
-                force=args.force,
-                github_token=_secret(GITHUB_TOKEN_VAR),
-                github_repository=args.github_repository,
-            )
-            return 0 if torn.ok else EXIT_FAILED
-        if args.command == "cleanup-stale":
-            reports = pipeline.run_cleanup_stale(
-                target,
-                max_age_hours=args.max_age_hours,
-                github_token=_secret(GITHUB_TOKEN_VAR),
-                github_repository=args.github_repository,
-            )
-            return 0 if all(r.ok for r in reports) else EXIT_FAILED
-        if args.command == "ecr-login":
-            print(images.ecr_login(target, args.env, args.password_file), flush=True)
-            return 0
-        if args.command == "register-image":
-            print(
-                images.register_oci_image(target, args.env, args.commit, args.oci_tarball),
-                flush=True,
-            )
-            return 0
-    except (teardown.TeardownRefused, TargetError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        return EXIT_USAGE
+        # Every client and child (sam, samtranslator, the local API) uses the region resolved
+        # here, also when the shell named none.
+        for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            os.environ.setdefault(name, target.region)
+        ok = pipeline.run(target, request, pipeline.Secrets.from_environ())
+    except (TargetError, ValueError) as error:
+        return _fail(error, EXIT_USAGE)
     except (RuntimeError, BotoCoreError, ClientError) as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        return EXIT_FAILED
-    raise AssertionError(f"unhandled command {args.command}")
+        return _fail(error, EXIT_FAILED)
+    except Exception as error:  # a library's own error is still one sentence
+        if os.environ.get(DEBUG_VAR) == "1":
+            raise
+        return _fail(
+            f"{request.command} failed: {type(error).__name__}: {error} "
+            f"(set {DEBUG_VAR}=1 for the traceback).",
+            EXIT_FAILED,
+        )
+    return 0 if ok else EXIT_FAILED

@@ -35,6 +35,8 @@ API_HANDLER = "yoto_smart_stream.lambda_handler.handler"
 # Importing the app from the artifact is the Lambda "init" phase (AWS allows 10 s); generous
 # here because the emulator shares a small machine.
 ARTIFACT_START_TIMEOUT_S = 60
+# The preview front relays this path to the emulated account (see local_lambda).
+AWS_RELAY_PREFIX = "/_aws"
 
 
 class DeployError(RuntimeError):
@@ -50,15 +52,31 @@ class DeployedStack:
     dropped_outputs: list[str] = field(default_factory=list)
 
 
+# SAM's hints for a person typing `sam` by hand; in the pipeline they are noise, and the
+# `<YOUR STACK NAME>` placeholder reads like a bug in a deploy log.
+SAM_BOILERPLATE = (
+    "Execute the following command to deploy the packaged template",
+    "sam deploy --template-file",
+    "<YOUR STACK NAME>",
+)
+
+
 def run(args: list[str]) -> str:
-    """Run a SAM CLI command; its output is echoed (it never contains secrets)."""
-    result = subprocess.run(args, capture_output=True, text=True, check=False)  # noqa: S603
-    output = (result.stdout + result.stderr).strip()
-    if output:
-        print(output, flush=True)
-    if result.returncode != 0:
-        raise DeployError(f"`{' '.join(args[:2])}` failed with exit code {result.returncode}.")
-    return output
+    """Run a SAM CLI command, echoing its output as it happens (it never contains secrets)."""
+    process = subprocess.Popen(  # noqa: S603 - fixed argv built by sam.*_args
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    if process.stdout is None:
+        raise DeployError("The SAM CLI has no output pipe.")
+    kept: list[str] = []
+    for line in process.stdout:
+        if any(marker in line for marker in SAM_BOILERPLATE):
+            continue
+        kept.append(line)
+        print(line, end="", flush=True)
+    if process.wait() != 0:
+        raise DeployError(f"`{' '.join(args[:2])}` failed with exit code {process.returncode}.")
+    return "".join(kept).strip()
 
 
 def ensure_secrets(target: AwsTarget, env: str, admin_password: str | None) -> None:
@@ -235,14 +253,30 @@ def _runtime_provided_dir(workdir: Path, artifact: Path) -> Path | None:
 
 
 @contextmanager
-def serving_api(target: AwsTarget, env: str) -> Iterator[str]:
-    """Yield the env's API base URL. In the emulator, serve the deployed artifact locally."""
+def serving_api(
+    target: AwsTarget,
+    env: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    overrides: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Yield the env's API base URL. In the emulator, serve the deployed artifact locally.
+
+    ``host``/``port`` fix where the artifact listens (the preview); ``overrides`` replace
+    function environment variables the emulator cannot give real values (``PUBLIC_URL``).
+    """
     stack = environments.stack_name(env)
     cfn = target.client("cloudformation")
     if not emulator.stack_exists(cfn, stack):
         raise DeployError(
             f"{env} is not deployed in this account"
-            + (" (the emulated account starts empty on every run)." if target.emulated else ".")
+            + (
+                " (an emulated account started for one call is empty; keep one across calls "
+                "with --emulator)."
+                if target.emulated
+                else "."
+            )
         )
     if not target.emulated:
         outputs = emulator.stack_outputs(target, stack)
@@ -277,6 +311,7 @@ def serving_api(target: AwsTarget, env: str) -> Iterator[str]:
             "AWS_LAMBDA_FUNCTION_NAME": function_name,
             "AWS_REGION": target.region,
             "AWS_DEFAULT_REGION": target.region,
+            **(overrides or {}),
         }
         with local_api(
             artifact,
@@ -286,6 +321,9 @@ def serving_api(target: AwsTarget, env: str) -> Iterator[str]:
             region=target.region,
             environment=environment,
             runtime_dir=_runtime_provided_dir(workdir, artifact),
+            host=host,
+            port=port,
+            aws_relay=str(target.endpoint_url) if "AWS_ENDPOINT_URL_S3" in environment else "",
         ) as url:
             yield url
 
@@ -300,8 +338,11 @@ def local_api(
     region: str,
     environment: dict[str, str],
     runtime_dir: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    aws_relay: str = "",
 ) -> Iterator[str]:
-    """Serve ``artifact`` as an HTTP API stage on 127.0.0.1; yield the stage's base URL."""
+    """Serve ``artifact`` as an HTTP API stage on ``host``; yield the stage's base URL."""
     command = [
         sys.executable,
         "-I",
@@ -318,14 +359,20 @@ def local_api(
         "--region",
         region,
         *(["--runtime-dir", str(runtime_dir)] if runtime_dir else []),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        *(["--aws-relay", aws_relay] if aws_relay else []),
     ]
     server = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
         command, stdout=subprocess.PIPE, stderr=None, text=True, env=environment
     )
     try:
-        port = _listening_port(server)
+        listening = _listening_port(server)
         prefix = "" if stage == "$default" else f"/{stage}"
-        yield f"http://127.0.0.1:{port}{prefix}"
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a comparison
+        yield f"http://{shown}:{listening}{prefix}"
     finally:
         server.terminate()
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -225,13 +226,56 @@ def apply_stack(
         "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
     }
+    since = _latest_event_time(cfn, stack)
     if stack_exists(cfn, stack):
-        cfn.update_stack(**args)
-        cfn.get_waiter("stack_update_complete").wait(StackName=stack, WaiterConfig=STACK_WAIT)
+        try:
+            cfn.update_stack(**args)
+        except cfn.exceptions.ClientError as error:
+            # A redeploy of the same release into a long-lived account changes nothing.
+            if "No updates are to be performed" not in str(error):
+                raise
+            print(f"  {stack}: no changes to apply", flush=True)
+            return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
     else:
         cfn.create_stack(**args)
-        cfn.get_waiter("stack_create_complete").wait(StackName=stack, WaiterConfig=STACK_WAIT)
-    return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
+    return watch_stack(cfn, stack, since)
+
+
+TERMINAL_SUFFIXES = ("_COMPLETE", "_FAILED")
+
+
+def _latest_event_time(cfn: Any, stack: str) -> Any:
+    if not stack_exists(cfn, stack):
+        return None
+    events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+    return max((e["Timestamp"] for e in events), default=None)
+
+
+def watch_stack(cfn: Any, stack: str, since: Any = None, poll_seconds: float = 1.0) -> str:
+    """Print the stack's events as they happen (as `sam deploy` does) until it settles."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + STACK_WAIT["Delay"] * STACK_WAIT["MaxAttempts"]
+    while True:
+        events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+        for event in sorted(events, key=lambda e: e["Timestamp"]):
+            if event["EventId"] in seen or (since is not None and event["Timestamp"] <= since):
+                continue
+            seen.add(event["EventId"])
+            reason = event.get("ResourceStatusReason")
+            print(
+                f"  {event['Timestamp']:%H:%M:%S} {event['ResourceStatus']:<20} "
+                f"{event['ResourceType']:<36} {event['LogicalResourceId']}"
+                + (f" ({reason})" if reason else ""),
+                flush=True,
+            )
+        status = str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
+        if status.endswith(TERMINAL_SUFFIXES) and not status.endswith("_IN_PROGRESS"):
+            if "ROLLBACK" in status or status.endswith("_FAILED"):
+                raise RuntimeError(f"Stack {stack} ended in {status}.")
+            return status
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Stack {stack} did not settle in time (last status {status}).")
+        time.sleep(poll_seconds)
 
 
 def _probe(target: AwsTarget) -> dict[str, Callable[[str], bool]]:

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
+import os
+import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -96,15 +101,112 @@ def register_oci_image(target: AwsTarget, env: str, commit: str, tarball: Path) 
         raise RuntimeError("register-image is the emulator's stand-in; real accounts get a push.")
     uri = ensure_repository(target, env)
     manifest, media_type, digest = oci_manifest(tarball)
-    pushed = target.client("ecr").put_image(
-        repositoryName=environments.ecr_repository(env),
-        imageManifest=manifest.decode(),
-        imageManifestMediaType=media_type,
-        imageTag=environments.image_tag(env, commit),
-        # ECR checks a given digest against the manifest (moto would otherwise invent one).
-        imageDigest=digest,
-    )
+    ecr = target.client("ecr")
+    try:
+        pushed = ecr.put_image(
+            repositoryName=environments.ecr_repository(env),
+            imageManifest=manifest.decode(),
+            imageManifestMediaType=media_type,
+            imageTag=environments.image_tag(env, commit),
+            # ECR checks a given digest against the manifest (moto would otherwise invent one).
+            imageDigest=digest,
+        )
+    except ecr.exceptions.ImageAlreadyExistsException:
+        # The same commit redeployed into a long-lived account: ECR already holds exactly this
+        # manifest under this tag, which is what a repeated `docker push` leaves too.
+        return f"{uri}@{digest}"
     recorded = str(pushed["image"]["imageId"]["imageDigest"])
     if recorded != digest:
         raise RuntimeError(f"ECR recorded digest {recorded}, the image has {digest}.")
     return f"{uri}@{digest}"
+
+
+def build_oci_tarball(repo_root: Path, destination: Path) -> Path:
+    """Build mqtt/Dockerfile with the local Docker engine and export it as an OCI tarball.
+
+    The host's stand-in for the engine's ``docker_build(...).as_tarball()``: used when an
+    emulator deploy is given no ``--oci-tarball``. ``docker save`` writes an OCI layout on
+    Docker 25 and later and the older Docker archive before; both become the layout
+    ``oci_manifest`` reads.
+    """
+    docker = os.environ.get("YSS_DOCKER") or shutil.which("docker")
+    if (
+        docker is None
+        or subprocess.run(  # noqa: S603 - fixed argv
+            [docker, "info"], capture_output=True, check=False
+        ).returncode
+    ):
+        raise RuntimeError(
+            "No --oci-tarball was given and no Docker engine answers to build mqtt/Dockerfile; "
+            "start Docker or pass --oci-tarball (or --image-uri)."
+        )
+    tag = "yoto-smart-stream-mqtt:local"
+    print(f"Building {tag} from mqtt/Dockerfile with Docker ...", flush=True)
+    built = subprocess.run(  # noqa: S603 - fixed argv
+        [docker, "build", "--file", "mqtt/Dockerfile", "--tag", tag, "."],
+        cwd=repo_root,
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode != 0:
+        print(built.stdout[-3000:] + built.stderr[-3000:], file=sys.stderr, flush=True)
+        raise RuntimeError(f"`docker build` of mqtt/Dockerfile failed (exit {built.returncode}).")
+    saved = destination.with_suffix(".docker.tar")
+    subprocess.run([docker, "save", "--output", str(saved), tag], check=True)  # noqa: S603
+    _to_oci_layout(saved, destination)
+    saved.unlink()
+    return destination
+
+
+def _to_oci_layout(saved: Path, destination: Path) -> None:
+    """Write ``destination`` as an OCI image layout from a ``docker save`` archive."""
+    with tarfile.open(saved) as archive:
+        names = set(archive.getnames())
+        if "index.json" in names and "oci-layout" in names:
+            shutil.copyfile(saved, destination)
+            return
+
+        def read(name: str) -> bytes:
+            member = archive.extractfile(name)
+            if member is None:
+                raise RuntimeError(f"docker save wrote no {name}")
+            return member.read()
+
+        entry = json.loads(read("manifest.json"))[0]
+        blobs: dict[str, bytes] = {}
+
+        def blob(data: bytes) -> dict[str, object]:
+            digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+            blobs[digest] = data
+            return {"digest": digest, "size": len(data)}
+
+        config = {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            **blob(read(entry["Config"])),
+        }
+        layers = [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", **blob(read(layer))}
+            for layer in entry["Layers"]
+        ]
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": config,
+                "layers": layers,
+            },
+            separators=(",", ":"),
+        ).encode()
+        descriptor = {"mediaType": "application/vnd.oci.image.manifest.v1+json", **blob(manifest)}
+    index = json.dumps({"schemaVersion": 2, "manifests": [descriptor]}).encode()
+    with tarfile.open(destination, "w") as out:
+        for name, data in [
+            ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+            ("index.json", index),
+            *((f"blobs/sha256/{d.split(':')[1]}", b) for d, b in blobs.items()),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))

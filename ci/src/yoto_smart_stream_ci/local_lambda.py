@@ -12,13 +12,17 @@ never races the server.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
+import http.client
 import importlib
 import sys
+import threading
 import time
+import urllib.parse
 import uuid
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -92,16 +96,67 @@ def build_event(
     return event
 
 
+RELAY_PREFIX = "/_aws"
+RELAYED_HEADERS = ("content-type", "content-length", "etag", "last-modified", "location")
+
+
 def make_handler_class(
-    handler: Any, stage: str, function_name: str, region: str
+    handler: Any, stage: str, function_name: str, region: str, aws_relay: str = ""
 ) -> type[BaseHTTPRequestHandler]:
+    # One function instance handles one event at a time, as on Lambda; the relay to the
+    # emulated account runs beside it, since the app's own S3 calls come back through it.
+    instance = threading.Lock()
+
     class Gateway(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:
             sys.stderr.write(f"local-lambda: {format % args}\n")
 
+        def _relay(self) -> None:
+            """Pass /_aws/... to the emulated account, so a browser can use presigned URLs."""
+            upstream = urllib.parse.urlsplit(aws_relay)
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else None
+            connection = http.client.HTTPConnection(upstream.netloc, timeout=60)
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            connection.request(
+                self.command, self.path[len(RELAY_PREFIX) :] or "/", body=body, headers=headers
+            )
+            response = connection.getresponse()
+            data = response.read()
+            kept = {k: v for k, v in response.getheaders() if k.lower() in RELAYED_HEADERS}
+            self._write(response.status, kept, [], data)
+            connection.close()
+
         def _invoke(self) -> None:
+            if aws_relay and (
+                self.path == RELAY_PREFIX or self.path.startswith(RELAY_PREFIX + "/")
+            ):
+                self._relay()
+                return
+            with instance:
+                # Lambda calls the handler on its main thread, where asyncio has a loop to
+                # give; each connection here has its own thread, so give it one too.
+                loop = asyncio.new_event_loop()
+                asyncio.set_event_loop(loop)
+                try:
+                    self._invoke_function()
+                finally:
+                    asyncio.set_event_loop(None)
+                    loop.close()
+
+        def _invoke_function(self) -> None:
+            if stage != "$default" and not (
+                self.path == f"/{stage}" or self.path.startswith((f"/{stage}/", f"/{stage}?"))
+            ):
+                # A named stage answers only under its prefix, as API Gateway does; the bare
+                # root sends a person (the preview's first page) to the stage's dashboard.
+                if self.path == "/":
+                    self._write(HTTPStatus.FOUND, {"Location": f"/{stage}/"}, [], b"")
+                else:
+                    self._write(HTTPStatus.NOT_FOUND, {}, [], b'{"message":"Not Found"}')
+                return
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
             event = build_event(self.command, self.path, list(self.headers.items()), body, stage)
@@ -154,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default="eu-west-2")
     parser.add_argument("--runtime-dir", default="")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--aws-relay", default="", help="relay /_aws/... to this endpoint")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, args.artifact)
@@ -161,9 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.append(args.runtime_dir)
     module_name, _, attr = args.handler.rpartition(".")
     handler = getattr(importlib.import_module(module_name), attr)
-    server = HTTPServer(
-        ("127.0.0.1", args.port),
-        make_handler_class(handler, args.stage, args.function_name, args.region),
+    server = ThreadingHTTPServer(
+        (args.host, args.port),
+        make_handler_class(handler, args.stage, args.function_name, args.region, args.aws_relay),
     )
     print(f"LISTENING {server.server_address[1]}", flush=True)
     try:

@@ -1,42 +1,52 @@
 """Yoto Smart Stream delivery pipeline: lint, test, package, image, deploy, smoke test, teardown.
 
-This is the thin Dagger layer. It only composes containers, caches, services and secrets; every
-decision (names, SAM arguments, emulator handling, smoke checks, teardown order, rollback) is
-made by the engine-free core, run inside the containers as ``python -m yoto_smart_stream_ci``.
+This is the thin Dagger layer. Every container it runs is defined once, by a Dockerfile in the
+repository (``ci/Dockerfile`` for the toolchain, ``mqtt/Dockerfile`` for the MQTT image), built
+with ``Directory.docker_build``; the layer adds only what belongs to the engine (cache volumes,
+secrets, the moto service binding) and one core command. Each command's arguments travel as one
+typed request (``contract``), built here by the pure ``*_request`` functions below, serialised
+once by ``contract.core_command`` and parsed and validated once by the core. The container
+tests build the same Dockerfiles with Docker and run the same core commands.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Final, ParamSpec, TypeVar, cast
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, ParamSpec, TypeVar, cast
 
 import anyio
 import dagger
 from dagger import DefaultPath, Doc, Ignore, check, dag, function, object_type
 
-from yoto_smart_stream_ci import environments
+from yoto_smart_stream_ci import contract, environments
 from yoto_smart_stream_ci.shared import (
     ADMIN_PASSWORD_VAR,
+    BUILD_DIR,
+    DASHBOARD_DIR,
     DEFAULT_REGION,
-    EMULATOR_FLAG,
     GITHUB_TOKEN_VAR,
+    MOTO_HOST,
+    MOTO_PORT,
+    MQTT_DOCKERFILE,
     PACKAGE_INPUTS,
+    TEST_COMMAND,
+    TEST_STAGE,
+    TOOLCHAIN_DOCKERFILE,
+    WORKSPACE_STAGE,
 )
 
-PYTHON_IMAGE: Final = "python:3.13-slim-bookworm"
-UV_IMAGE: Final = "ghcr.io/astral-sh/uv:0.13.9"
-WORKDIR: Final = "/src"
-VENV: Final = "/opt/venv"
-MOTO_HOST: Final = "moto"
-MOTO_PORT: Final = 5000
-BUILD_DIR: Final = "/src/.aws-sam/build"
 OCI_TARBALL: Final = "/tmp/mqtt-image.tar"  # noqa: S108 - path inside a throwaway container
+PREVIEW_PORT: Final = 8080
+ECR_PASSWORD_FILE: Final = "/run/ecr-password"  # noqa: S105 - a path, not a password
 # What the engine uploads from the repository; everything else (virtualenvs, caches, build
-# output, local benchmarks) never leaves the host.
+# output, local benchmarks) never leaves the host. `.dockerignore` holds the same list for
+# `docker build` (a test keeps the two equal).
 SOURCE_ALLOW_LIST: Final = [
     "*",
+    "!.dockerignore",
     "!pyproject.toml",
     "!uv.lock",
     "!.python-version",
@@ -45,7 +55,10 @@ SOURCE_ALLOW_LIST: Final = [
     "!yoto_smart_stream/**",
     "!mqtt/**",
     "!infrastructure/**",
+    "!ci/Dockerfile",
     "!ci/pyproject.toml",
+    "!ci/uv.lock",
+    "!ci/README.md",
     "!ci/src/**",
     "!tests/**",
     "!bench/**",
@@ -54,7 +67,10 @@ SOURCE_ALLOW_LIST: Final = [
     "**/*.pyc",
     "**/.venv",
     "**/.aws-sam",
+    "**/node_modules",
 ]
+# `package` builds from these alone, so Dagger reuses its result until one of them changes.
+PACKAGE_CONTEXT: Final = [*PACKAGE_INPUTS, ".dockerignore", TOOLCHAIN_DOCKERFILE, "ci/src/**"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,6 +87,113 @@ def never_cached(fn: Callable[P, R]) -> Callable[P, R]:
     return register(cache="never")(fn)
 
 
+# -- the pure request builders: Dagger arguments -> one typed request -------------------------
+@dataclass(frozen=True)
+class Account:
+    """Which account a call acts on, as the request states it: real, or an emulator URL."""
+
+    emulator: str = ""
+    ends_with_call: bool = False
+
+    @property
+    def emulated(self) -> bool:
+        return bool(self.emulator)
+
+    def fields(self) -> dict[str, Any]:
+        return {"emulator": self.emulator, "emulator_ends_with_call": self.ends_with_call}
+
+
+REAL_ACCOUNT: Final = Account()
+CALL_ACCOUNT: Final = Account(emulator=f"http://{MOTO_HOST}:{MOTO_PORT}", ends_with_call=True)
+
+
+def deploy_request(
+    *,
+    env: str,
+    no_cloudfront: bool,
+    yoto_client_id: str,
+    github_repository: str,
+    commit: str,
+    account: Account,
+    gate_seconds: dict[str, float] | None = None,
+) -> contract.DeployRequest:
+    """The deploy request; with real credentials its image is filled in once it is published."""
+    emulated = account.emulated
+    return contract.DeployRequest(
+        **account.fields(),
+        env=env,
+        build_dir=BUILD_DIR,
+        oci_tarball=OCI_TARBALL if emulated else "",
+        commit=commit,
+        yoto_client_id=yoto_client_id,
+        no_cloudfront=no_cloudfront,
+        dashboard_dir=DASHBOARD_DIR,
+        github_repository=github_repository,
+        gate_seconds=dict(gate_seconds or {}),
+    )
+
+
+def plan_request(
+    *, env: str, no_cloudfront: bool, yoto_client_id: str, commit: str, account: Account
+) -> contract.PlanRequest:
+    """Every stack-changing field deploy takes, so plan shows exactly what deploy would apply."""
+    return contract.PlanRequest(
+        **account.fields(),
+        env=env,
+        build_dir=BUILD_DIR,
+        oci_tarball=OCI_TARBALL,
+        commit=commit,
+        yoto_client_id=yoto_client_id,
+        no_cloudfront=no_cloudfront,
+    )
+
+
+def smoke_request(*, env: str | None, url: str | None, account: Account) -> contract.SmokeRequest:
+    return contract.SmokeRequest(**account.fields(), env=env, url=url)
+
+
+def teardown_request(
+    *, env: str, force: bool, github_repository: str, account: Account
+) -> contract.TeardownRequest:
+    return contract.TeardownRequest(
+        **account.fields(), env=env, force=force, github_repository=github_repository
+    )
+
+
+def cleanup_stale_request(
+    *, max_age_hours: int, github_repository: str, account: Account
+) -> contract.CleanupStaleRequest:
+    return contract.CleanupStaleRequest(
+        **account.fields(), max_age_hours=float(max_age_hours), github_repository=github_repository
+    )
+
+
+def ecr_login_request(*, env: str) -> contract.EcrLoginRequest:
+    return contract.EcrLoginRequest(env=env, password_file=ECR_PASSWORD_FILE)
+
+
+def register_image_request(
+    *, env: str, commit: str, account: Account
+) -> contract.RegisterImageRequest:
+    return contract.RegisterImageRequest(
+        **account.fields(), env=env, oci_tarball=OCI_TARBALL, commit=commit
+    )
+
+
+def preview_request(*, env: str, account: Account) -> contract.PreviewRequest:
+    # Inside the service the preview listens on every interface; `up --ports` publishes it.
+    return contract.PreviewRequest(
+        **account.fields(),
+        env=env,
+        host="0.0.0.0",  # noqa: S104 - the service's own network namespace
+        port=PREVIEW_PORT,
+    )
+
+
+def emulator_request() -> contract.EmulatorRequest:
+    return contract.EmulatorRequest(host="0.0.0.0", port=MOTO_PORT)  # noqa: S104 - service netns
+
+
 AwsKey = Annotated[dagger.Secret | None, Doc("AWS access key id (omit for the emulator)")]
 AwsSecretKey = Annotated[dagger.Secret | None, Doc("AWS secret access key")]
 AwsSessionToken = Annotated[dagger.Secret | None, Doc("AWS session token (GitHub OIDC)")]
@@ -78,6 +201,13 @@ Region = Annotated[str, Doc("AWS region")]
 Env = Annotated[str, Doc("Environment: prod, dev or pr-<number>")]
 GithubToken = Annotated[dagger.Secret | None, Doc("GitHub token for the PR comment")]
 GithubRepository = Annotated[str, Doc("GitHub repository OWNER/NAME for the PR comment")]
+NoCloudfront = Annotated[bool, Doc("Skip CloudFront (pr-N and dev only)")]
+YotoClientId = Annotated[str, Doc("Yoto OAuth client id")]
+Commit = Annotated[str, Doc("Git commit being deployed")]
+Emulator = Annotated[
+    dagger.Service | None,
+    Doc("A kept emulated account (dagger call emulator up), e.g. tcp://localhost:5000"),
+]
 
 
 @object_type
@@ -91,55 +221,54 @@ class YotoSmartStream:
         Ignore(SOURCE_ALLOW_LIST),
     ]
 
-    def _python(self) -> dagger.Container:
-        """Python 3.13 with uv and one cache volume per tool; dependencies from uv.lock."""
-        locked = self.source.filter(
-            include=["pyproject.toml", "uv.lock", ".python-version", "mqtt/pyproject.toml"]
-        )
-        ctr = (
-            dag.container()
-            .from_(PYTHON_IMAGE)
-            .with_exec(["sh", "-c", "apt-get update -qq && apt-get install -y -qq make"])
-            .with_file("/usr/local/bin/uv", dag.container().from_(UV_IMAGE).file("/uv"))
-            .with_env_variable("UV_LINK_MODE", "copy")
-            .with_env_variable("UV_PROJECT_ENVIRONMENT", VENV)
-            .with_env_variable("PATH", f"{VENV}/bin:$PATH", expand=True)
-            .with_env_variable("PYTHONUNBUFFERED", "1")
-        )
-        for tool in ("uv", "ruff", "mypy"):
+    def _toolchain(self, stage: str, context: dagger.Directory | None = None) -> dagger.Container:
+        """A stage of ci/Dockerfile, plus one cache volume per tool that caches across runs.
+
+        uv's cache is a BuildKit cache mount inside the Dockerfile itself, so `docker build`
+        and the engine share one definition of how the locked environment is installed.
+        """
+        ctr = (context or self.source).docker_build(dockerfile=TOOLCHAIN_DOCKERFILE, target=stage)
+        for tool in ("ruff", "mypy"):
             ctr = ctr.with_mounted_cache(
                 f"/root/.cache/{tool}", dag.cache_volume(f"yoto-smart-stream-{tool}")
             ).with_env_variable(f"{tool.upper()}_CACHE_DIR", f"/root/.cache/{tool}")
+        return ctr
+
+    def _mqtt_image(self) -> dagger.Container:
+        return self.source.docker_build(dockerfile=MQTT_DOCKERFILE)
+
+    def _emulator_service(self) -> dagger.Service:
+        """moto, run by the core's `emulator` command in the workspace stage."""
         return (
-            ctr.with_directory(WORKDIR, locked)
-            .with_workdir(WORKDIR)
-            .with_exec(["uv", "sync", "--locked", "--no-install-workspace"])
+            self._toolchain(WORKSPACE_STAGE)
+            .with_exposed_port(MOTO_PORT)
+            .as_service(args=contract.core_command(emulator_request()))
         )
 
-    def _workspace(self) -> dagger.Container:
-        """The locked environment plus the whole (allow-listed) repository."""
-        return (
-            self._python()
-            .with_directory(WORKDIR, self.source)
-            .with_exec(["uv", "sync", "--locked"])
-            .with_env_variable("PYTHONPATH", f"{WORKDIR}/ci/src")
-        )
-
-    def _aws(
+    async def _aws(
         self,
         region: str,
         access_key_id: dagger.Secret | None,
         secret_access_key: dagger.Secret | None,
         session_token: dagger.Secret | None,
-    ) -> dagger.Container:
-        """The workspace pointed at AWS (credentials as secrets) or at a moto service."""
+        emulator: dagger.Service | None = None,
+    ) -> tuple[dagger.Container, Account]:
+        """The workspace pointed at AWS (credentials as secrets) or an emulated account.
+
+        The emulated account is ``emulator`` when given (one account across calls), else a
+        moto service started for this call alone. Either is bound as ``moto``; the request
+        names it (``Account``), and the core points every AWS client at it.
+        """
         if (access_key_id is None) != (secret_access_key is None):
             raise ValueError(
                 "Pass both --aws-access-key-id and --aws-secret-access-key, or neither "
                 "(the emulator)."
             )
+        if access_key_id is not None and emulator is not None:
+            raise ValueError("Pass AWS credentials or --emulator, not both.")
+        contract.validate_region(region)
         ctr = (
-            self._workspace()
+            self._toolchain(WORKSPACE_STAGE)
             .with_env_variable("AWS_REGION", region)
             .with_env_variable("AWS_DEFAULT_REGION", region)
             # AWS-facing steps must run every time: a cached `sam deploy` does nothing.
@@ -150,46 +279,27 @@ class YotoSmartStream:
             ctr = ctr.with_secret_variable("AWS_SECRET_ACCESS_KEY", secret_access_key)
             if session_token is not None:
                 ctr = ctr.with_secret_variable("AWS_SESSION_TOKEN", session_token)
-            return ctr
-        moto = (
-            self._python()
-            .with_exposed_port(MOTO_PORT)
-            .as_service(args=["moto_server", "-H", "0.0.0.0", "-p", str(MOTO_PORT)])  # noqa: S104 - inside the service network only
-        )
-        return (
-            ctr.with_service_binding(MOTO_HOST, moto)
-            .with_env_variable("AWS_ENDPOINT_URL", f"http://{MOTO_HOST}:{MOTO_PORT}")
-            .with_env_variable(EMULATOR_FLAG, "1")
-            # moto accepts any key; these are not credentials.
-            .with_env_variable("AWS_ACCESS_KEY_ID", "emulator")
-            .with_env_variable("AWS_SECRET_ACCESS_KEY", "emulator")
-        )
+            return ctr, REAL_ACCOUNT
+        if emulator is None:
+            return ctr.with_service_binding(MOTO_HOST, self._emulator_service()), CALL_ACCOUNT
+        # A host service (tcp://localhost:N) keeps its port behind the alias.
+        ports = await emulator.ports()
+        port = await ports[0].port() if ports else MOTO_PORT
+        account = Account(emulator=f"http://{MOTO_HOST}:{port}")
+        return ctr.with_service_binding(MOTO_HOST, emulator), account
+
+    @function
+    def emulator(self) -> dagger.Service:
+        """An emulated AWS account (moto) to keep across calls: `dagger call emulator up --ports 5000:5000`."""
+        return self._emulator_service()
 
     @function
     @check
     async def lint(self) -> str:
         """Ruff (check and format), cfn-lint, zizmor and the workflow schema, mypy --strict on ci/."""
         return await (
-            self._workspace()
-            .with_exec(["ruff", "check", "."])
-            .with_exec(["ruff", "format", "--check", "."])
-            .with_exec(
-                [
-                    "cfn-lint",
-                    "infrastructure/template.yaml",
-                    "infrastructure/network/template.yaml",
-                    "infrastructure/bootstrap/template.yaml",
-                ]
-            )
-            .with_exec(["zizmor", "--offline", ".github/workflows"])
-            .with_exec(
-                [
-                    "sh",
-                    "-c",
-                    "check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml",
-                ]
-            )
-            .with_exec(["mypy", "--config-file", "ci/pyproject.toml", "ci/src"])
+            self._toolchain(WORKSPACE_STAGE)
+            .with_exec(contract.core_command(contract.LintRequest()))
             .stdout()
         )
 
@@ -197,45 +307,18 @@ class YotoSmartStream:
     @check
     async def test(self) -> str:
         """The whole pytest suite; moto, the MQTT broker and the Yoto fake start inside, as on a host."""
-        return await (
-            self._workspace()
-            .with_mounted_cache("/var/cache/apt", dag.cache_volume("yoto-smart-stream-apt"))
-            .with_exec(
-                [
-                    "sh",
-                    "-c",
-                    "apt-get install -y -qq --no-install-recommends chromium >/dev/null",
-                ]
-            )
-            .with_exec(["pytest", "-q", "-p", "no:cacheprovider"])
-            .stdout()
-        )
-
-    def _sam_build(self) -> dagger.Directory:
-        inputs = self.source.filter(include=list(PACKAGE_INPUTS))
-        return (
-            self._python()
-            .with_directory(WORKDIR, inputs)
-            .with_exec(
-                [
-                    "sam",
-                    "build",
-                    "--template-file",
-                    "infrastructure/template.yaml",
-                    "--build-dir",
-                    BUILD_DIR,
-                ]
-            )
-            .directory(BUILD_DIR)
-        )
-
-    def _mqtt_image(self) -> dagger.Container:
-        return self.source.docker_build(dockerfile="mqtt/Dockerfile")
+        return await self._toolchain(TEST_STAGE).with_exec(list(TEST_COMMAND)).stdout()
 
     @function
     def package(self) -> dagger.Directory:
         """`sam build` of the template; `dagger call package export --path=.aws-sam/build`."""
-        return self._sam_build()
+        context = self.source.filter(include=PACKAGE_CONTEXT)
+        request = contract.PackageRequest(build_dir=BUILD_DIR)
+        return (
+            self._toolchain(WORKSPACE_STAGE, context)
+            .with_exec(contract.core_command(request))
+            .directory(BUILD_DIR)
+        )
 
     @function
     def build_image(self) -> dagger.Container:
@@ -251,76 +334,70 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Push the MQTT image to ECR (registry auth as a secret) and return repository@sha256:digest."""
-        environments.validate_env(env)
-        aws = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
-        image = self._mqtt_image()
-        if aws_access_key_id is None:
-            return await self._register_in_emulator(aws, image, env, commit)
-        login = aws.with_exec(
-            [
-                "python",
-                "-m",
-                "yoto_smart_stream_ci",
-                "ecr-login",
-                "--env",
-                env,
-                "--password-file",
-                "/run/ecr-password",
-            ]
+        login = ecr_login_request(env=env)
+        aws, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
         )
-        registry, repository = (await login.stdout()).strip().splitlines()[-1].split()
-        password = dag.set_secret(
-            f"ecr-password-{time.time_ns()}", await login.file("/run/ecr-password").contents()
-        )
-        return await image.with_registry_auth(registry, "AWS", password).publish(
-            f"{repository}:{environments.image_tag(env, commit)}"
-        )
-
-    async def _register_in_emulator(
-        self, aws: dagger.Container, image: dagger.Container, env: str, commit: str
-    ) -> str:
-        out = await (
-            aws.with_file(OCI_TARBALL, image.as_tarball())
-            .with_exec(
-                [
-                    "python",
-                    "-m",
-                    "yoto_smart_stream_ci",
-                    "register-image",
-                    "--env",
-                    env,
-                    "--commit",
-                    commit,
-                    "--oci-tarball",
-                    OCI_TARBALL,
-                ]
+        if account.emulated:
+            register = register_image_request(env=env, commit=commit, account=account)
+            out = await (
+                aws.with_file(OCI_TARBALL, self._mqtt_image().as_tarball())
+                .with_exec(contract.core_command(register))
+                .stdout()
             )
-            .stdout()
+            return contract.parse_image_reference(out.strip().splitlines()[-1]).pinned
+        return await self._publish(aws, login, commit)
+
+    async def _publish(
+        self, aws: dagger.Container, login: contract.EcrLoginRequest, commit: str
+    ) -> str:
+        ran = aws.with_exec(contract.core_command(login))
+        registry, repository = (await ran.stdout()).strip().splitlines()[-1].split()
+        password = dag.set_secret(
+            f"ecr-password-{time.time_ns()}", await ran.file(ECR_PASSWORD_FILE).contents()
         )
-        return out.strip().splitlines()[-1]
+        tag = f"{repository}:{environments.image_tag(login.env, commit)}"
+        published = await (
+            self._mqtt_image().with_registry_auth(registry, "AWS", password).publish(tag)
+        )
+        # The engine answers `repository:tag@sha256:...`; the contract parses every form.
+        return contract.parse_image_reference(published).pinned
 
     @never_cached
     async def deploy(
         self,
         env: Env,
-        no_cloudfront: Annotated[bool, Doc("Skip CloudFront (pr-N and dev only)")] = False,
+        no_cloudfront: NoCloudfront = False,
         admin_password: Annotated[
             dagger.Secret | None, Doc("Bootstrap password of the first admin")
         ] = None,
-        yoto_client_id: Annotated[str, Doc("Yoto OAuth client id")] = "",
+        yoto_client_id: YotoClientId = "",
         github_token: GithubToken = None,
         github_repository: GithubRepository = "",
-        commit: Annotated[str, Doc("Git commit being deployed")] = "",
+        commit: Commit = "",
         aws_access_key_id: AwsKey = None,
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; prints a summary."""
-        environments.validate_env(env)
-        aws = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
+        # Built (and so validated) before anything runs; the image is added once published.
+        request = deploy_request(
+            env=env,
+            no_cloudfront=no_cloudfront,
+            yoto_client_id=yoto_client_id,
+            github_repository=github_repository,
+            commit=commit,
+            account=REAL_ACCOUNT if aws_access_key_id is not None else CALL_ACCOUNT,
+        )
+        aws, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = _with(request, **account.fields())
         gate: dict[str, float] = {}
 
         async def timed(name: str, step: Awaitable[str]) -> None:
@@ -332,45 +409,19 @@ class YotoSmartStream:
             group.start_soon(timed, "lint", self.lint())
             group.start_soon(timed, "test", self.test())
 
-        args = [
-            "python",
-            "-m",
-            "yoto_smart_stream_ci",
-            "deploy",
-            "--env",
-            env,
-            "--build-dir",
-            BUILD_DIR,
-            "--commit",
-            commit,
-            "--yoto-client-id",
-            yoto_client_id,
-            "--dashboard-dir",
-            f"{WORKDIR}/yoto_smart_stream/static",
-            "--github-repository",
-            github_repository,
-            "--gate-seconds",
-            json.dumps(gate),
-        ]
-        if no_cloudfront:
-            args.append("--no-cloudfront")
-        ctr = aws.with_directory(BUILD_DIR, self._sam_build())
-        if aws_access_key_id is None:
-            # One exec holds the emulated account: register the image, then deploy against it.
+        ctr = aws.with_directory(BUILD_DIR, self.package())
+        if account.emulated:
+            # One exec holds the emulated account: the core registers the image, then deploys.
             ctr = ctr.with_file(OCI_TARBALL, self._mqtt_image().as_tarball())
-            args += ["--oci-tarball", OCI_TARBALL]
+            request = _with(request, gate_seconds=gate)
         else:
-            args += [
-                "--image-uri",
-                await self.publish_image(
-                    env, commit, aws_access_key_id, aws_secret_access_key, aws_session_token, region
-                ),
-            ]
+            image = await self._publish(aws, ecr_login_request(env=env), commit)
+            request = _with(request, gate_seconds=gate, image_uri=image)
         if admin_password is not None:
             ctr = ctr.with_secret_variable(ADMIN_PASSWORD_VAR, admin_password)
         if github_token is not None:
             ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
-        return await ctr.with_exec(args).stdout()
+        return await ctr.with_exec(contract.core_command(request)).stdout()
 
     @never_cached
     async def smoke_test(
@@ -384,49 +435,51 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Health, ready, admin login, player list and an S3 upload/download round trip."""
-        if (env is None) == (url is None):
-            raise ValueError("Pass exactly one of --env or --url.")
-        args = ["python", "-m", "yoto_smart_stream_ci", "smoke"]
-        if env is not None:
-            args += ["--env", environments.validate_env(env)]
-        else:
-            args += ["--url", str(url)]
-        ctr = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
+        smoke_request(env=env, url=url, account=REAL_ACCOUNT)  # refuse bad input first
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = smoke_request(env=env, url=url, account=account)
         if admin_password is not None:
             ctr = ctr.with_secret_variable(ADMIN_PASSWORD_VAR, admin_password)
-        return await ctr.with_exec(args).stdout()
+        return await ctr.with_exec(contract.core_command(request)).stdout()
 
     @never_cached
     async def plan(
         self,
         env: Env,
+        no_cloudfront: NoCloudfront = False,
+        yoto_client_id: YotoClientId = "",
+        commit: Commit = "",
         aws_access_key_id: AwsKey = None,
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Create a change set for the env and print what would change, without executing it."""
-        environments.validate_env(env)
-        return await (
-            self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
-            .with_directory(BUILD_DIR, self._sam_build())
-            .with_file(OCI_TARBALL, self._mqtt_image().as_tarball())
-            .with_exec(
-                [
-                    "python",
-                    "-m",
-                    "yoto_smart_stream_ci",
-                    "plan",
-                    "--env",
-                    env,
-                    "--build-dir",
-                    BUILD_DIR,
-                    "--oci-tarball",
-                    OCI_TARBALL,
-                ]
+
+        def build(account: Account) -> contract.PlanRequest:
+            return plan_request(
+                env=env,
+                no_cloudfront=no_cloudfront,
+                yoto_client_id=yoto_client_id,
+                commit=commit,
+                account=account,
             )
+
+        build(CALL_ACCOUNT)  # refuse bad input before anything is built
+        aws, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = build(account)
+        return await (
+            aws.with_directory(BUILD_DIR, self.package())
+            .with_file(OCI_TARBALL, self._mqtt_image().as_tarball())
+            .with_exec(contract.core_command(request))
             .stdout()
         )
 
@@ -441,19 +494,23 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Empty the env's buckets, delete its images and stack, then verify nothing remains."""
-        environments.validate_env(env)
-        if env == "prod" and not force:
-            raise ValueError("Refusing to tear down prod without --force.")
-        args = ["python", "-m", "yoto_smart_stream_ci", "teardown", "--env", env]
-        args += ["--github-repository", github_repository]
-        if force:
-            args.append("--force")
-        ctr = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
+
+        def build(account: Account) -> contract.TeardownRequest:
+            return teardown_request(
+                env=env, force=force, github_repository=github_repository, account=account
+            )
+
+        build(REAL_ACCOUNT)  # refuse bad input before anything is built
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = build(account)
         if github_token is not None:
             ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
-        return await ctr.with_exec(args).stdout()
+        return await ctr.with_exec(contract.core_command(request)).stdout()
 
     @never_cached
     async def cleanup_stale(
@@ -467,22 +524,41 @@ class YotoSmartStream:
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
     ) -> str:
         """Tear down stale pr-* environments (too old, or their pull request is closed)."""
-        if max_age_hours <= 0:
-            raise ValueError("--max-age-hours must be a positive number of hours.")
-        ctr = self._aws(region, aws_access_key_id, aws_secret_access_key, aws_session_token)
+
+        def build(account: Account) -> contract.CleanupStaleRequest:
+            return cleanup_stale_request(
+                max_age_hours=max_age_hours, github_repository=github_repository, account=account
+            )
+
+        build(REAL_ACCOUNT)  # refuse bad input before anything is built
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = build(account)
         if github_token is not None:
             ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
-        return await ctr.with_exec(
-            [
-                "python",
-                "-m",
-                "yoto_smart_stream_ci",
-                "cleanup-stale",
-                "--max-age-hours",
-                str(max_age_hours),
-                "--github-repository",
-                github_repository,
-            ]
-        ).stdout()
+        return await ctr.with_exec(contract.core_command(request)).stdout()
+
+    @never_cached
+    async def preview(
+        self,
+        env: Env,
+        emulator: Annotated[
+            dagger.Service,
+            Doc("The kept emulated account the env is deployed in, e.g. tcp://localhost:5000"),
+        ],
+        region: Region = DEFAULT_REGION,
+    ) -> dagger.Service:
+        """Serve the env's deployed API and dashboard from the emulated account: `up --ports 8080:8080`."""
+        preview_request(env=env, account=CALL_ACCOUNT)  # refuse bad input first
+        ctr, account = await self._aws(region, None, None, None, emulator)
+        request = preview_request(env=env, account=account)
+        return ctr.with_exposed_port(PREVIEW_PORT).as_service(args=contract.core_command(request))
+
+
+def _with(request: contract.DeployRequest, **changes: object) -> contract.DeployRequest:
+    """A copy with ``changes``; the copy is validated again, like every request."""
+    return dataclasses.replace(request, **changes)  # type: ignore[arg-type]

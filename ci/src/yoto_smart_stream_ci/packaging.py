@@ -72,7 +72,13 @@ def _package_locked(repo_root: Path, build_dir: Path, started: float) -> Package
     if marker.is_file() and marker.read_text().strip() == digest:
         return PackageResult(build_dir, digest, False, time.monotonic() - started)
     if build_dir.exists():
-        shutil.rmtree(build_dir)
+        # Empty it rather than remove it: the build dir may be a mount point (a volume shared
+        # between the package container and the deploy container), which cannot be removed.
+        for child in build_dir.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
     try:
         result = subprocess.run(  # noqa: S603 - fixed argv built by sam.build_args
             sam.build_args(build_dir=build_dir.resolve()),

@@ -1,8 +1,9 @@
 """The AWS-facing commands, end to end: what ``python -m yoto_smart_stream_ci`` runs.
 
-The Dagger functions run exactly these inside a container (with secrets as environment
-variables and, without credentials, a moto service bound as the endpoint); the host
-end-to-end test runs them against a moto server on 127.0.0.1.
+Each command receives its typed request from ``contract`` (validated once, when it was parsed)
+and the secrets from the environment. The Dagger functions run exactly these inside a container
+(with, without credentials, a moto service bound as the endpoint); the host tests run them
+against a moto server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -10,28 +11,38 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from yoto_smart_stream_ci import deploy, environments, release, sam, smoke, stale, teardown
+from yoto_smart_stream_ci import (
+    contract,
+    deploy,
+    environments,
+    images,
+    release,
+    sam,
+    smoke,
+    stale,
+    teardown,
+)
 from yoto_smart_stream_ci.aws import AwsTarget, announce
+from yoto_smart_stream_ci.shared import ADMIN_PASSWORD_VAR, GITHUB_TOKEN_VAR
 
 
-@dataclass
-class DeployRequest:
-    env: str
-    build_dir: Path
-    image_uri: str
-    commit: str = ""
-    yoto_client_id: str = ""
-    cloudfront: bool | None = None
-    dashboard_dir: Path | None = None
+@dataclass(frozen=True)
+class Secrets:
+    """What reaches the core only as environment variables, never as request fields."""
+
     admin_password: str | None = None
     github_token: str | None = None
-    github_repository: str = ""
-    gate_seconds: dict[str, float] = field(default_factory=dict)
-    network_template: Path = sam.NETWORK_TEMPLATE
+
+    @classmethod
+    def from_environ(cls) -> Secrets:
+        return cls(
+            admin_password=os.environ.get(ADMIN_PASSWORD_VAR) or None,
+            github_token=os.environ.get(GITHUB_TOKEN_VAR) or None,
+        )
 
 
 @dataclass
@@ -41,45 +52,118 @@ class DeployOutcome:
     rolled_back: bool = False
 
 
+ONE_CALL_ACCOUNT_NOTE = (
+    "Note: this emulated AWS account lives for this call only. To keep one across calls, run "
+    "`dagger call emulator up --ports 5000:5000` and add `--emulator tcp://localhost:5000` to "
+    "every call (deploy, smoke-test, plan, preview, teardown)."
+)
+
+
+def run(target: AwsTarget, request: contract.Request, secrets: Secrets) -> bool:
+    """Run one parsed request; ``True`` when it succeeded."""
+    if isinstance(request, contract.AwsFacing) and request.emulator_ends_with_call:
+        print(ONE_CALL_ACCOUNT_NOTE, flush=True)
+    match request:
+        case contract.DeployRequest():
+            return run_deploy(target, request, secrets).ok
+        case contract.PlanRequest():
+            run_plan(target, request)
+            return True
+        case contract.SmokeRequest():
+            return run_smoke(target, request, secrets.admin_password).ok
+        case contract.TeardownRequest():
+            return run_teardown(
+                target,
+                request.env,
+                force=request.force,
+                github_token=secrets.github_token,
+                github_repository=request.github_repository,
+            ).ok
+        case contract.CleanupStaleRequest():
+            reports = run_cleanup_stale(
+                target,
+                max_age_hours=request.max_age_hours,
+                github_token=secrets.github_token,
+                github_repository=request.github_repository,
+            )
+            return all(r.ok for r in reports)
+        case contract.EcrLoginRequest():
+            print(images.ecr_login(target, request.env, Path(request.password_file)), flush=True)
+            return True
+        case contract.PreviewRequest():
+            run_preview(target, request)
+            return True
+        case contract.RegisterImageRequest():
+            uri = images.register_oci_image(
+                target, request.env, request.commit, Path(request.oci_tarball)
+            )
+            print(uri, flush=True)
+            return True
+    raise contract.RequestError(f"The {request.command} command does not talk to AWS.")
+
+
+def _image_uri(target: AwsTarget, request: contract.StackChange, *, register: bool) -> str:
+    """The pinned image the stack runs: the published one, or the emulator's registration."""
+    if request.image_uri:
+        return request.image_uri
+    if not request.oci_tarball:
+        # The host's emulator deploy without a tarball: build the image as the engine would.
+        built = Path(tempfile.mkdtemp(prefix="mqtt-image-")) / "mqtt-image.tar"
+        tarball = images.build_oci_tarball(Path.cwd(), built)
+    else:
+        tarball = Path(request.oci_tarball)
+    if register:
+        return images.register_oci_image(target, request.env, request.commit, tarball)
+    return images.planned_image_uri(target, request.env, tarball)
+
+
 def _smoke(target: AwsTarget, env: str, admin_password: str | None) -> smoke.SmokeReport:
     password = admin_password or deploy.read_admin_password(target, env)
     with deploy.serving_api(target, env) as url:
         return smoke.run_smoke(url, admin_username="admin", admin_password=password)
 
 
-def _template_parameters(env: str, request: DeployRequest) -> dict[str, str]:
+def _template_parameters(request: contract.StackChange, image_uri: str) -> dict[str, str]:
     """The stack parameters of a request: `plan` must show exactly what `deploy` would apply."""
     return environments.template_parameters(
-        env,
-        mqtt_image_uri=request.image_uri,
+        request.env,
+        mqtt_image_uri=image_uri,
         yoto_client_id=request.yoto_client_id,
         git_commit=request.commit,
         cloudfront=request.cloudfront,
     )
 
 
-def run_deploy(target: AwsTarget, request: DeployRequest) -> DeployOutcome:
-    env = environments.validate_env(request.env)
+def run_deploy(
+    target: AwsTarget,
+    request: contract.DeployRequest,
+    secrets: Secrets,
+    *,
+    network_template: Path = sam.NETWORK_TEMPLATE,
+) -> DeployOutcome:
+    env = request.env
     announce(target)
     started = time.monotonic()
     timer = deploy.Timer(dict(request.gate_seconds))
-    parameters = _template_parameters(env, request)
+    with timer.step("image"):
+        image_uri = _image_uri(target, request, register=True)
+    parameters = _template_parameters(request, image_uri)
     with tempfile.TemporaryDirectory(prefix=f"deploy-{env}-") as tmp:
         workdir = Path(tmp)
         with timer.step("network"):
-            print(deploy.ensure_network_stack(target, request.network_template), flush=True)
+            print(deploy.ensure_network_stack(target, network_template), flush=True)
         with timer.step("secrets"):
-            deploy.ensure_secrets(target, env, request.admin_password)
+            deploy.ensure_secrets(target, env, secrets.admin_password)
         with timer.step("sam package"):
-            packaged = deploy.package(target, env, request.build_dir, workdir)
+            packaged = deploy.package(target, env, Path(request.build_dir), workdir)
         with timer.step("stack deploy"):
             deployed = deploy.deploy_stack(target, env, packaged, parameters)
         dashboard = "no dashboard directory given"
-        if request.dashboard_dir is not None:
+        if request.dashboard_dir:
             with timer.step("dashboard sync"):
-                dashboard = deploy.sync_dashboard(target, env, request.dashboard_dir)
+                dashboard = deploy.sync_dashboard(target, env, Path(request.dashboard_dir))
         with timer.step("smoke test"):
-            report = _smoke(target, env, request.admin_password)
+            report = _smoke(target, env, secrets.admin_password)
         print(report.render(), flush=True)
 
         rolled_back = False
@@ -91,7 +175,7 @@ def run_deploy(target: AwsTarget, request: DeployRequest) -> DeployOutcome:
                 packaged,
                 parameters,
                 commit=request.commit,
-                image_uri=request.image_uri,
+                image_uri=image_uri,
             )
         elif release.rolls_back(env):
             with timer.step("rollback"):
@@ -102,9 +186,8 @@ def run_deploy(target: AwsTarget, request: DeployRequest) -> DeployOutcome:
         f"Deploy summary ({'EMULATED AWS ACCOUNT' if target.emulated else 'AWS'}):",
         f"  environment : {env}",
         f"  stack       : {deployed.stack} ({deployed.status})",
-        f"  ApiUrl      : {deployed.outputs.get('ApiUrl', '(not created in the emulator: served locally)')}",
-        f"  DashboardUrl: {deployed.outputs.get('DashboardUrl', '(not created in the emulator)')}",
-        f"  image       : {request.image_uri}",
+        *_url_lines(target, request, deployed),
+        f"  image       : {image_uri}",
         f"  dashboard   : {dashboard}",
         f"  smoke test  : {'passed' if report.ok else 'FAILED'}",
     ]
@@ -122,9 +205,30 @@ def run_deploy(target: AwsTarget, request: DeployRequest) -> DeployOutcome:
     summary = "\n".join(lines)
     print(summary, flush=True)
 
-    if request.github_token and environments.env_kind(env) is environments.EnvKind.PR:
-        _comment_deployed(request, deployed, report.ok, report.render())
+    if secrets.github_token and environments.env_kind(env) is environments.EnvKind.PR:
+        _comment_deployed(request, secrets.github_token, deployed, report.ok, report.render())
     return DeployOutcome(ok=report.ok, summary=summary, rolled_back=rolled_back)
+
+
+def _url_lines(
+    target: AwsTarget, request: contract.DeployRequest, deployed: deploy.DeployedStack
+) -> list[str]:
+    """The URLs a person opens: the stack's own, or in the emulator, where its preview serves."""
+    if not target.emulated:
+        return [
+            f"  ApiUrl      : {deployed.outputs.get('ApiUrl', '(missing)')}",
+            f"  DashboardUrl: {deployed.outputs.get('DashboardUrl', '(missing)')}",
+        ]
+    env = request.env
+    if request.emulator_ends_with_call:
+        how = "keep the account with `dagger call emulator up --ports 5000:5000` to preview it"
+        return [f"  preview     : (this account ends with the call; {how})"]
+    return [
+        f"  preview     : http://127.0.0.1:8080/{env}/ once started with",
+        f"                dagger call preview --env {env} --emulator tcp://localhost:5000 up --ports 8080:8080",
+        f"                (host: python -m yoto_smart_stream_ci preview --env {env} --emulator {target.endpoint_url} --port 8080)",
+        "  ApiUrl      : (API Gateway and CloudFront are not created by the emulator; the preview serves the same artifact)",
+    ]
 
 
 def _roll_back(target: AwsTarget, env: str, workdir: Path) -> str:
@@ -150,12 +254,16 @@ def _github_api() -> str:
 
 
 def _comment_deployed(
-    request: DeployRequest, deployed: deploy.DeployedStack, ok: bool, smoke_summary: str
+    request: contract.DeployRequest,
+    github_token: str,
+    deployed: deploy.DeployedStack,
+    ok: bool,
+    smoke_summary: str,
 ) -> None:
     from yoto_smart_stream_ci import github_comments
 
     number = environments.pr_number(request.env)
-    if number is None or not request.github_token:
+    if number is None:
         return
     body = github_comments.render_deployed_comment(
         env=request.env,
@@ -166,31 +274,64 @@ def _comment_deployed(
         smoke_summary=smoke_summary,
     )
     github_comments.upsert_pr_comment(
-        _github_api(), request.github_token, request.github_repository, number, body
+        _github_api(), github_token, request.github_repository, number, body
     )
 
 
 def run_smoke(
-    target: AwsTarget, *, env: str | None, url: str | None, admin_password: str | None
+    target: AwsTarget, request: contract.SmokeRequest, admin_password: str | None
 ) -> smoke.SmokeReport:
-    if (env is None) == (url is None):
-        raise ValueError("Pass exactly one of --env or --url.")
-    if url is not None:
-        report = smoke.run_smoke(url, admin_username="admin", admin_password=admin_password)
+    if request.url is not None:
+        report = smoke.run_smoke(request.url, admin_username="admin", admin_password=admin_password)
     else:
-        environments.validate_env(env)
         announce(target)
-        report = _smoke(target, str(env), admin_password)
+        report = _smoke(target, str(request.env), admin_password)
     print(report.render(), flush=True)
     return report
 
 
-def run_plan(target: AwsTarget, request: DeployRequest) -> str:
-    env = environments.validate_env(request.env)
+def run_preview(target: AwsTarget, request: contract.PreviewRequest) -> None:
+    """Serve the env's deployed artifact (the very zip its function points at) until stopped."""
+    from yoto_smart_stream_ci import emulated_account
+
+    if not target.emulated:
+        raise contract.RequestError(
+            f"preview serves an environment of an emulated account; {request.env} in a real "
+            "account is already served at its ApiUrl."
+        )
     announce(target)
-    parameters = _template_parameters(env, request)
+    public_url = f"http://127.0.0.1:{request.port}/{request.env}"
+    overrides = {
+        # Cards point their tracks at PUBLIC_URL/audio/{id}: that must be the preview itself.
+        "PUBLIC_URL": public_url,
+        # Presigned S3 URLs must name the emulator as the browser reaches it.
+        "AWS_ENDPOINT_URL_S3": (
+            request.public_emulator or request.emulator or str(target.endpoint_url)
+        ).rstrip("/"),
+    }
+    if request.yoto_api_base_url:
+        overrides["YOTO_API_BASE_URL"] = request.yoto_api_base_url
+    if request.yoto_auth_base_url:
+        overrides["YOTO_AUTH_BASE_URL"] = request.yoto_auth_base_url
+    with deploy.serving_api(
+        target, request.env, host=request.host, port=request.port, overrides=overrides
+    ) as url:
+        print(f"Preview of {request.env} (emulated account): {url}/", flush=True)
+        print(
+            "Sign in as the bootstrap admin: `admin` and the password you deployed with "
+            f"(--admin-password), or read {environments.admin_password_parameter(request.env)} "
+            "from the emulated SSM. Stop with Ctrl-C.",
+            flush=True,
+        )
+        emulated_account.wait_for_stop()
+
+
+def run_plan(target: AwsTarget, request: contract.PlanRequest) -> str:
+    env = request.env
+    announce(target)
+    parameters = _template_parameters(request, _image_uri(target, request, register=False))
     with tempfile.TemporaryDirectory(prefix=f"plan-{env}-") as tmp:
-        packaged = deploy.package(target, env, request.build_dir, Path(tmp))
+        packaged = deploy.package(target, env, Path(request.build_dir), Path(tmp))
         text = deploy.describe_changes(target, env, packaged, parameters)
     print(text, flush=True)
     return text

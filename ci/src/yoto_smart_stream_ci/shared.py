@@ -24,3 +24,20 @@ PACKAGE_INPUTS = (
     "yoto_smart_stream/**",
     "infrastructure/**",
 )
+
+# -- the containers: ci/Dockerfile defines them; Dagger and the container tests both build it --
+TOOLCHAIN_DOCKERFILE = "ci/Dockerfile"
+MQTT_DOCKERFILE = "mqtt/Dockerfile"
+# Stages of ci/Dockerfile: `workspace` (the locked environment plus the source) runs lint,
+# package, moto and every AWS-facing command; `test` adds Chromium for the browser tests.
+WORKSPACE_STAGE = "workspace"
+TEST_STAGE = "test"
+WORKDIR = "/src"
+BUILD_DIR = "/src/.aws-sam/build"
+DASHBOARD_DIR = "/src/yoto_smart_stream/static"
+# The emulated account: the core's `emulator` command in the workspace image, bound under
+# this alias and port.
+MOTO_HOST = "moto"
+MOTO_PORT = 5000
+# `dagger call test` and the container test run exactly this.
+TEST_COMMAND = ("pytest", "-q", "-p", "no:cacheprovider")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from yoto_smart_stream_ci import environments
+from yoto_smart_stream_ci import contract, environments
 from yoto_smart_stream_ci.aws import AwsTarget
 from yoto_smart_stream_ci.emulator import STACK_WAIT, stack_exists
 
@@ -51,10 +51,7 @@ def check_allowed(env: str, *, force: bool) -> str:
     """Validate the name and refuse prod unless forced; runs before any AWS call."""
     environments.validate_env(env)
     if env == "prod" and not force:
-        raise TeardownRefused(
-            "Refusing to tear down prod: it holds the family's data. Pass --force if you "
-            "really mean it."
-        )
+        raise TeardownRefused(contract.PROD_TEARDOWN_REFUSED)
     return env
 
 

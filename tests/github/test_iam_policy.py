@@ -1,0 +1,64 @@
+"""The offline IAM evaluator's policy variables: substituted from the request context, always
+literal, and matching nothing when the context has no value."""
+
+from __future__ import annotations
+
+from tests.support.iam_policy import Request, Resolver, is_allowed
+
+DENY_OTHER_SESSIONS = {
+    "Effect": "Deny",
+    "Action": "*",
+    "Resource": "*",
+    "Condition": {
+        "StringLike": {"aws:ResourceTag/Environment": "pr-*"},
+        "StringNotLike": {"aws:userid": "*:${aws:ResourceTag/Environment}"},
+    },
+}
+ALLOW = {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}
+
+
+def test_a_variable_takes_its_value_from_the_request_context() -> None:
+    own = {"aws:userid": "AROAX:pr-7", "aws:ResourceTag/Environment": "pr-7"}
+    other = {"aws:userid": "AROAX:pr-42", "aws:ResourceTag/Environment": "pr-7"}
+    longer = {"aws:userid": "AROAX:pr-17", "aws:ResourceTag/Environment": "pr-7"}
+    statements = [ALLOW, DENY_OTHER_SESSIONS]
+    assert is_allowed(statements, Request("ssm:GetParameter", "arn:aws:ssm:r:1:parameter/x", own))
+    assert not is_allowed(statements, Request("ssm:GetParameter", "*", other))
+    assert not is_allowed(statements, Request("ssm:GetParameter", "*", longer))
+
+
+def test_a_variables_value_is_literal_even_with_wildcard_characters() -> None:
+    statement = {**ALLOW, "Condition": {"StringLike": {"aws:userid": "*:${aws:PrincipalTag/n}"}}}
+    starred = {"aws:userid": "AROAX:pr-7", "aws:PrincipalTag/n": "*"}
+    assert not is_allowed([statement], Request("ssm:GetParameter", "*", starred))
+    literal = {**ALLOW, "Condition": {"StringEquals": {"aws:userid": "a${*}b"}}}
+    assert is_allowed([literal], Request("ssm:GetParameter", "*", {"aws:userid": "a*b"}))
+    assert not is_allowed([literal], Request("ssm:GetParameter", "*", {"aws:userid": "axb"}))
+
+
+def test_an_unresolved_variable_matches_nothing_unless_it_has_a_default() -> None:
+    statement = {**ALLOW, "Condition": {"StringLike": {"aws:userid": "*:${aws:PrincipalTag/n}"}}}
+    assert not is_allowed([statement], Request("ssm:GetParameter", "*", {"aws:userid": "A:x"}))
+    default = {
+        **ALLOW,
+        "Condition": {"StringLike": {"aws:userid": "*:${aws:PrincipalTag/n, 'x'}"}},
+    }
+    assert is_allowed([default], Request("ssm:GetParameter", "*", {"aws:userid": "A:x"}))
+
+
+def test_variables_in_the_resource_part_of_an_arn() -> None:
+    statement = {**ALLOW, "Resource": "arn:aws:ssm:r:1:parameter/${aws:PrincipalTag/env}/*"}
+    context = {"aws:PrincipalTag/env": "pr-7"}
+    assert is_allowed(
+        [statement], Request("ssm:GetParameter", "arn:aws:ssm:r:1:parameter/pr-7/k", context)
+    )
+    assert not is_allowed(
+        [statement], Request("ssm:GetParameter", "arn:aws:ssm:r:1:parameter/pr-8/k", context)
+    )
+
+
+def test_cloudformation_escapes_become_iam_variables() -> None:
+    resolver = Resolver({"Resources": {}}, {}, "123456789012", "eu-west-2")
+    assert resolver.resolve({"Fn::Sub": "${AWS::AccountId}:${!aws:userid}"}) == (
+        "123456789012:${aws:userid}"
+    )
