@@ -147,6 +147,9 @@ def test_only_the_creator_or_an_admin_deletes_a_card(
         cards.append(created.json()["card_id"])
     refused = sis.delete(f"/api/cards/streaming/{cards[0]}")
     assert refused.status_code == 403
+    rewrite = {"title": "mine now", "audio_ids": [audio_id]}
+    assert sis.put(f"/api/cards/streaming/{cards[0]}", json=rewrite).status_code == 403
+    assert kid.put(f"/api/cards/streaming/{cards[0]}", json=rewrite).status_code == 200
     assert set(stack.yoto.content) == set(cards)  # nothing reached Yoto
     assert kid.delete(f"/api/cards/streaming/{cards[0]}").status_code == 200
     assert admin.delete(f"/api/cards/streaming/{cards[1]}").status_code == 200

@@ -24,7 +24,7 @@ class UserRecord:
     role: str
     disabled: bool
     created_at: int
-    # Random, new at creation and on logout and disable; sessions carry it, so older sessions
+    # Random, new at creation and on logout, disable and enable; sessions carry it, so older sessions
     # stop working, and a deleted user's session never fits a re-created user of that name
     # (a counter starting at 0 would). Empty on items written before it existed.
     session_epoch: str = ""
