@@ -85,7 +85,9 @@ def _admin_cookie(stack: Stack) -> str:
 def session_headers(
     request: pytest.FixtureRequest, fuzz_stack: Stack
 ) -> tuple[str, dict[str, str]]:
-    """No cookie, or a live admin cookie (renewed per operation: the fuzzer may log out)."""
+    """No cookie, or a live admin cookie (renewed per operation: the fuzzer may log out), and
+    a linked Yoto account (the fuzzer may disconnect it)."""
+    fuzz_stack.link_yoto()
     if request.param == "anonymous":
         return "anonymous", {}
     return "admin", {"Cookie": f"{SESSION_COOKIE}={_admin_cookie(fuzz_stack)}"}
