@@ -26,6 +26,18 @@ def aws_environ(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str
     return values
 
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUILD_DIR = REPO_ROOT / ".aws-sam" / "pipeline-tests" / "build"
+
+
+@pytest.fixture(scope="session")
+def built_package() -> Path:
+    """One `sam build` per session (reused across sessions while its inputs are unchanged)."""
+    from yoto_smart_stream_ci import packaging
+
+    return packaging.package(REPO_ROOT, BUILD_DIR).build_dir
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """The coverage floor is the whole suite's: a run of one area or one test lifts it.
 

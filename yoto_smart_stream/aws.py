@@ -38,10 +38,10 @@ class AwsClients:
         self._settings = settings
         self.session = boto3.session.Session(region_name=settings.aws_region)
 
-    def _kwargs(self) -> dict[str, object]:
+    def _kwargs(self, endpoint_url: str | None = None) -> dict[str, object]:
         kwargs: dict[str, object] = {"config": _boto_config()}
-        if self._settings.aws_endpoint_url:
-            kwargs["endpoint_url"] = self._settings.aws_endpoint_url
+        if endpoint_url or self._settings.aws_endpoint_url:
+            kwargs["endpoint_url"] = endpoint_url or self._settings.aws_endpoint_url
         return kwargs
 
     @cached_property
@@ -56,7 +56,8 @@ class AwsClients:
 
     @cached_property
     def s3(self) -> S3Client:
-        return self.session.client("s3", **self._kwargs())  # type: ignore[call-overload, no-any-return]
+        endpoint = self._settings.aws_endpoint_url_s3
+        return self.session.client("s3", **self._kwargs(endpoint))  # type: ignore[call-overload, no-any-return]
 
     @cached_property
     def ssm(self) -> Any:

@@ -17,17 +17,6 @@ def dagger_module(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return load_module(Path(tmp_path_factory.mktemp("dist")))
 
 
-BUILD_DIR = Path(__file__).resolve().parents[2] / ".aws-sam" / "pipeline-tests" / "build"
-
-
-@pytest.fixture(scope="session")
-def built_package() -> Path:
-    """One `sam build` per session (reused across sessions while its inputs are unchanged)."""
-    from yoto_smart_stream_ci import packaging
-
-    return packaging.package(Path(__file__).resolve().parents[2], BUILD_DIR).build_dir
-
-
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[str]:
     """The pipeline tests' own moto server: their zero-leftover checks see only their envs."""

@@ -430,14 +430,8 @@ class PreviewRequest(AwsFacing):
     command: ClassVar[str] = "preview"
 
     env: str = field(metadata=_help("prod, dev or pr-<number>"))
-    port: int = field(default=8080, metadata=_help("the port to listen on (0: any free port)"))
+    port: int = field(default=8080, metadata=_help("the port to listen on"))
     host: str = field(default="127.0.0.1", metadata=_help("the address to listen on"))
-    # A browser must reach presigned S3 URLs; inside a Dagger service the account is `moto:5000`,
-    # which only the engine's network knows, so the layer passes where the user publishes it.
-    public_emulator: str = field(
-        default="",
-        metadata=_help("the emulator's URL as the browser reaches it (default: --emulator)"),
-    )
     yoto_api_base_url: str = field(
         default="", metadata=_help("another Yoto API, e.g. a local fake (default: Yoto's own)")
     )

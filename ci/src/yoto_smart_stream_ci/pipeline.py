@@ -405,10 +405,10 @@ def run_preview(target: AwsTarget, request: contract.PreviewRequest) -> None:
     overrides = {
         # Cards point their tracks at PUBLIC_URL/audio/{id}: that must be the preview itself.
         "PUBLIC_URL": public_url,
-        # Presigned S3 URLs must name the emulator as the browser reaches it.
-        "AWS_ENDPOINT_URL_S3": (
-            request.public_emulator or request.emulator or str(target.endpoint_url)
-        ).rstrip("/"),
+        # The browser must reach presigned S3 URLs, and inside a Dagger service the account is
+        # `moto:5000`, which only the engine's network knows. The preview front relays
+        # /_aws/... to the account, so one URL works for the browser and for the app alike.
+        "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{request.port}{deploy.AWS_RELAY_PREFIX}",
     }
     if request.yoto_api_base_url:
         overrides["YOTO_API_BASE_URL"] = request.yoto_api_base_url
