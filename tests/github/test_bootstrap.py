@@ -341,8 +341,11 @@ def oidc_subject(
 
 
 PROD_ON_MAIN = oidc_subject(repository=REPOSITORY, ref="refs/heads/main", environment="production")
-DEV_PUSH = oidc_subject(repository=REPOSITORY, ref="refs/heads/develop")
+DEV_ON_DEVELOP = oidc_subject(repository=REPOSITORY, ref="refs/heads/develop", environment="dev")
 PR_EVENT = oidc_subject(repository=REPOSITORY, ref="refs/pull/42/merge", event="pull_request")
+PR_IN_ITS_ENVIRONMENT = oidc_subject(
+    repository=REPOSITORY, ref="refs/pull/42/merge", event="pull_request", environment="pr-42"
+)
 MAIN_SCHEDULE = oidc_subject(repository=REPOSITORY, ref="refs/heads/main")
 SUBJECTS = {
     "prod job on main": PROD_ON_MAIN,
@@ -352,8 +355,43 @@ SUBJECTS = {
     "production environment from develop": oidc_subject(
         repository=REPOSITORY, ref="refs/heads/develop", environment="production"
     ),
-    "push to develop": DEV_PUSH,
+    "dev job on develop": DEV_ON_DEVELOP,
+    # develop.yml names `dev`; a job on develop in no environment or another one is refused.
+    "push to develop without an environment": oidc_subject(
+        repository=REPOSITORY, ref="refs/heads/develop"
+    ),
+    "dev environment from a feature branch": oidc_subject(
+        repository=REPOSITORY, ref="refs/heads/feature", environment="dev"
+    ),
+    "dev environment from main": oidc_subject(
+        repository=REPOSITORY, ref="refs/heads/main", environment="dev"
+    ),
+    "dev environment on a PR": oidc_subject(
+        repository=REPOSITORY, ref="refs/pull/42/merge", event="pull_request", environment="dev"
+    ),
     "pull_request": PR_EVENT,
+    "PR job in its pr-42 environment": PR_IN_ITS_ENVIRONMENT,
+    "production environment on a PR": oidc_subject(
+        repository=REPOSITORY,
+        ref="refs/pull/42/merge",
+        event="pull_request",
+        environment="production",
+    ),
+    "pr environment from a feature branch": oidc_subject(
+        repository=REPOSITORY, ref="refs/heads/feature", environment="pr-42"
+    ),
+    # `*` matches ":" too: the environment's name carries a PR ref, the branch ends in /merge.
+    "pr environment smuggling a PR ref": oidc_subject(
+        repository=REPOSITORY,
+        ref="refs/heads/feature/merge",
+        environment="pr-1:ref:refs/pull/1",
+    ),
+    "another repository's pr environment": oidc_subject(
+        repository="mallory/yoto-smart-stream",
+        ref="refs/pull/42/merge",
+        event="pull_request",
+        environment="pr-42",
+    ),
     "scheduled run on main": MAIN_SCHEDULE,
     "push to a feature branch": oidc_subject(repository=REPOSITORY, ref="refs/heads/feature"),
     "another repository's prod job": oidc_subject(
@@ -371,12 +409,20 @@ SUBJECTS = {
 }
 MAY_ASSUME = {
     "prod": {"prod job on main"},
-    "dev": {"push to develop"},
-    "pr-1": {"pull_request", "scheduled run on main"},
+    "dev": {"dev job on develop"},
+    "pr-1": {"pull_request", "PR job in its pr-42 environment", "scheduled run on main"},
 }
 # The session name each workflow sets (configure-aws-credentials' role-session-name; its
 # default is GitHubActions).
-SESSION_NAMES = {"pull_request": "pr-42", "scheduled run on main": STALE_CLEANUP_SESSION}
+SESSION_NAMES = {
+    "pull_request": "pr-42",
+    "PR job in its pr-42 environment": "pr-42",
+    "production environment on a PR": "pr-42",
+    "pr environment from a feature branch": "pr-42",
+    "pr environment smuggling a PR ref": "pr-1",
+    "another repository's pr environment": "pr-42",
+    "scheduled run on main": STALE_CLEANUP_SESSION,
+}
 
 
 def _assume(template: dict[str, Any], env: str, subject: str, session_name: str) -> bool:
@@ -409,6 +455,9 @@ def test_only_the_right_job_of_this_repository_assumes_each_role(
         ("pull_request", STALE_CLEANUP_SESSION, False),
         ("pull_request", "GitHubActions", False),
         ("pull_request", "prod", False),
+        ("PR job in its pr-42 environment", "pr-42", True),
+        ("PR job in its pr-42 environment", STALE_CLEANUP_SESSION, False),
+        ("PR job in its pr-42 environment", "GitHubActions", False),
         ("scheduled run on main", STALE_CLEANUP_SESSION, True),
         ("scheduled run on main", "pr-42", False),
         ("scheduled run on main", "GitHubActions", False),
@@ -420,6 +469,25 @@ def test_preview_sessions_are_named_for_what_they_may_touch(
     """Only main's scheduled clean-up may call itself stale-cleanup (the name that reaches every
     preview); a pull_request job must call itself pr-<something>."""
     assert _assume(template, "pr-1", SUBJECTS[who], session_name) is allowed
+
+
+def test_a_pr_environment_is_not_bound_to_its_pull_request_number(
+    template: dict[str, Any],
+) -> None:
+    """What IAM cannot express: the number in `environment:pr-<N>` and the one in
+    `refs/pull/<N>/merge` are two parts of one `sub` string, and IAM's wildcards cannot compare
+    them (nor require digits). A job on refs/pull/8 that names pr-7 and its session pr-7 is
+    accepted, as README "What this does not stop" says; the pr-* rule still holds."""
+    borrowed = oidc_subject(
+        repository=REPOSITORY, ref="refs/pull/8/merge", event="pull_request", environment="pr-7"
+    )
+    assert _assume(template, "pr-1", borrowed, "pr-7")
+    assert _assume(template, "pr-1", borrowed, "pr-8")
+    assert not _assume(template, "pr-1", borrowed, STALE_CLEANUP_SESSION)
+    oddly_named = oidc_subject(
+        repository=REPOSITORY, ref="refs/pull/8/merge", event="pull_request", environment="pr-x"
+    )
+    assert _assume(template, "pr-1", oddly_named, "pr-8")
 
 
 @pytest.mark.parametrize("env", list(MAY_ASSUME))

@@ -80,7 +80,8 @@ EXPECTED: dict[str, Expected] = {
         concurrency_group="deploy-dev",
         cancel_in_progress=False,
         writes_comment=False,
-        then=("integration-test",),
+        github_environment="dev",
+        then=("environment-url", "integration-test"),
     ),
     "pr.yml": Expected(
         triggers={"pull_request": {"types": ["opened", "synchronize", "reopened"]}},
@@ -90,7 +91,9 @@ EXPECTED: dict[str, Expected] = {
         concurrency_group=f"preview-pr-{PR_NUMBER}",
         cancel_in_progress=True,
         writes_comment=True,
+        github_environment=f"pr-{PR_NUMBER}",
         fork_guard=True,
+        then=("environment-url",),
         session_name=f"pr-{PR_NUMBER}",
     ),
     "pr-cleanup.yml": Expected(
@@ -351,13 +354,14 @@ def test_each_branch_deploys_its_own_environment(documents: dict[str, Any]) -> N
     }
 
 
-def _oidc_subject(document: dict[str, Any], job: dict[str, Any]) -> str:
+def _oidc_subject(document: dict[str, Any], job: dict[str, Any], pr_number: int = 1) -> str:
     """The `sub` claim of the job's OIDC token, customised to [repo, context, ref] (bootstrap
-    README step 2): the context is the GitHub environment when the job names one."""
+    README step 2): the context is the GitHub environment when the job names one. A
+    pull_request job runs on refs/pull/<pr_number>/merge."""
     environment = job.get("environment")
     if environment is not None:
         name = environment["name"] if isinstance(environment, dict) else environment
-        context = f"environment:{name}"
+        context = f"environment:{name.replace(PR_NUMBER, str(pr_number))}"
     elif "pull_request" in document["on"]:
         context = "pull_request"
     else:
@@ -365,13 +369,15 @@ def _oidc_subject(document: dict[str, Any], job: dict[str, Any]) -> str:
             f"ref:refs/heads/{(document['on'].get('push') or {}).get('branches', ['main'])[0]}"
         )
     if "pull_request" in document["on"]:
-        ref = "refs/pull/1/merge"
+        ref = f"refs/pull/{pr_number}/merge"
     else:
         ref = f"refs/heads/{(document['on'].get('push') or {}).get('branches', ['main'])[0]}"
     return f"repo:OWNER/NAME:{context}:ref:{ref}"
 
 
 def _trusted_subjects(scope_env: str) -> list[str]:
+    """The subject patterns the role's trust policy allows (test_bootstrap evaluates the whole
+    trust policy, session names and refusals included)."""
     role = load_template(BOOTSTRAP)["Resources"][
         f"{environments.deploy_scope(scope_env).capitalize()}DeployRole"
     ]
@@ -387,8 +393,8 @@ def _trusted_subjects(scope_env: str) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_job_can_assume_its_role(name: str, documents: dict[str, Any]) -> None:
-    """A GitHub environment changes the OIDC subject, so a job may name one only where its
-    role's trust policy expects it: that is why only production sets `environment:`."""
+    """A GitHub environment changes the OIDC subject, so each job's environment (or none) must
+    be one its role's trust policy expects."""
     document = documents[name]
     for job in document["jobs"].values():
         subject = _oidc_subject(document, job)
@@ -399,11 +405,59 @@ def test_every_job_can_assume_its_role(name: str, documents: dict[str, Any]) -> 
         )
 
 
-def test_a_dev_environment_would_lock_the_develop_job_out(documents: dict[str, Any]) -> None:
-    broken = copy.deepcopy(documents["develop.yml"])
-    broken["jobs"]["deploy"]["environment"] = {"name": "dev", "url": DEPLOYMENT_URL}
-    subject = _oidc_subject(broken, broken["jobs"]["deploy"])
-    assert not any(fnmatch.fnmatchcase(subject, p) for p in _trusted_subjects("dev"))
+def _trusted(document: dict[str, Any], scope_env: str, **subject: Any) -> bool:
+    job = document["jobs"]["deploy"]
+    candidate = _oidc_subject(document, job, **subject)
+    return any(fnmatch.fnmatchcase(candidate, p) for p in _trusted_subjects(scope_env))
+
+
+def test_deploy_jobs_name_the_environments_their_roles_trust(documents: dict[str, Any]) -> None:
+    develop, pr = documents["develop.yml"], documents["pr.yml"]
+    assert _oidc_subject(develop, develop["jobs"]["deploy"]) == (
+        "repo:OWNER/NAME:environment:dev:ref:refs/heads/develop"
+    )
+    assert _oidc_subject(pr, pr["jobs"]["deploy"], pr_number=42) == (
+        "repo:OWNER/NAME:environment:pr-42:ref:refs/pull/42/merge"
+    )
+    assert _trusted(develop, "dev")
+    assert _trusted(pr, "pr-1", pr_number=42)
+
+
+@pytest.mark.parametrize(
+    ("workflow", "scope_env", "environment"),
+    [
+        ("develop.yml", "dev", "production"),
+        ("develop.yml", "dev", "develop"),
+        ("develop.yml", "dev", None),  # the dev role trusts only the environment's subject
+        ("pr.yml", "pr-1", "production"),
+        ("pr.yml", "pr-1", "dev"),
+        ("pr.yml", "pr-1", "preview"),
+    ],
+)
+def test_another_environment_name_locks_the_job_out(
+    documents: dict[str, Any], workflow: str, scope_env: str, environment: str | None
+) -> None:
+    broken = copy.deepcopy(documents[workflow])
+    job = broken["jobs"]["deploy"]
+    if environment is None:
+        del job["environment"]
+    else:
+        job["environment"] = {"name": environment, "url": DEPLOYMENT_URL}
+    assert not _trusted(broken, scope_env)
+
+
+def test_a_pr_environment_is_not_bound_to_its_pull_request_number(
+    documents: dict[str, Any],
+) -> None:
+    """What IAM cannot express: the number in `environment:pr-<N>` and in `refs/pull/<N>/merge`
+    are both inside the one `sub` string, and IAM wildcards cannot compare two parts of it. A
+    job on refs/pull/8 naming pr-7 is accepted (bootstrap README "What this does not stop")."""
+    borrowed = copy.deepcopy(documents["pr.yml"])
+    borrowed["jobs"]["deploy"]["environment"] = {"name": "pr-7", "url": DEPLOYMENT_URL}
+    assert _oidc_subject(borrowed, borrowed["jobs"]["deploy"], pr_number=8).endswith(
+        ":environment:pr-7:ref:refs/pull/8/merge"
+    )
+    assert _trusted(borrowed, "pr-1", pr_number=8)
 
 
 def test_every_pinned_sha_names_its_release_tag() -> None:
@@ -580,8 +634,29 @@ def _mutations() -> list[tuple[str, str, Any]]:
         ),
         (
             "develop.yml",
-            "names a GitHub environment the dev role does not trust",
-            set_in(["jobs", "deploy", "environment"], {"name": "dev", "url": DEPLOYMENT_URL}),
+            "deploys dev in the production environment",
+            set_in(
+                ["jobs", "deploy", "environment"], {"name": "production", "url": DEPLOYMENT_URL}
+            ),
+        ),
+        ("develop.yml", "skips the environment", set_in(["jobs", "deploy", "environment"], None)),
+        (
+            "pr.yml",
+            "files every PR under one environment",
+            set_in(["jobs", "deploy", "environment"], {"name": "pr-1", "url": DEPLOYMENT_URL}),
+        ),
+        (
+            "pr.yml",
+            "drops the URL step",
+            lambda doc: doc["jobs"]["deploy"]["steps"].pop(3),
+        ),
+        (
+            "pr-cleanup.yml",
+            "records a deployment for the preview it removes",
+            set_in(
+                ["jobs", "teardown", "environment"],
+                {"name": f"pr-{PR_NUMBER}", "url": DEPLOYMENT_URL},
+            ),
         ),
         (
             "pr.yml",
