@@ -383,7 +383,9 @@ def _trusted_subjects(scope_env: str) -> list[str]:
     ]
     found: list[str] = []
     for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
-        for operator in statement["Condition"].values():
+        for name, operator in statement["Condition"].items():
+            if name not in {"StringEquals", "StringLike"}:
+                continue  # StringNotLike lists refused subjects
             subjects = operator.get("token.actions.githubusercontent.com:sub", [])
             for subject in subjects if isinstance(subjects, list) else [subjects]:
                 text = subject["Fn::Sub"] if isinstance(subject, dict) else subject
