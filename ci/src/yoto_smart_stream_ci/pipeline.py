@@ -80,13 +80,12 @@ def run(target: AwsTarget, request: contract.Request, secrets: Secrets) -> bool:
                 github_repository=request.github_repository,
             ).ok
         case contract.CleanupStaleRequest():
-            reports = run_cleanup_stale(
+            return run_cleanup_stale(
                 target,
                 max_age_hours=request.max_age_hours,
                 github_token=secrets.github_token,
                 github_repository=request.github_repository,
-            )
-            return all(r.ok for r in reports)
+            ).ok
         case contract.EcrLoginRequest():
             print(images.ecr_login(target, request.env, Path(request.password_file)), flush=True)
             return True
@@ -157,6 +156,7 @@ def run_deploy(
         with timer.step("sam package"):
             packaged = deploy.package(target, env, Path(request.build_dir), workdir)
         with timer.step("stack deploy"):
+            release.record_deploy(target, env, commit=request.commit)
             deployed = deploy.deploy_stack(target, env, packaged, parameters)
         dashboard = "no dashboard directory given"
         if request.dashboard_dir:
@@ -354,14 +354,29 @@ def run_teardown(
     if github_token and number is not None and report.stack_existed:
         from yoto_smart_stream_ci import github_comments
 
-        github_comments.upsert_pr_comment(
-            _github_api(),
-            github_token,
-            github_repository,
-            number,
-            github_comments.render_torn_down_comment(env=env, reason=reason),
-        )
+        try:
+            github_comments.upsert_pr_comment(
+                _github_api(),
+                github_token,
+                github_repository,
+                number,
+                github_comments.render_torn_down_comment(env=env, reason=reason),
+            )
+        except github_comments.GitHubCommentError as error:
+            report.comment_error = str(error)
+            print(f"{env} is torn down, but its PR comment was not updated: {error}", flush=True)
     return report
+
+
+@dataclass
+class StaleCleanup:
+    reports: list[teardown.TeardownReport]
+    # One sentence per environment that was not checked; any of them makes the run fail.
+    skipped: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.skipped and all(r.ok for r in self.reports)
 
 
 def run_cleanup_stale(
@@ -371,7 +386,7 @@ def run_cleanup_stale(
     github_token: str | None = None,
     github_repository: str = "",
     now: datetime | None = None,
-) -> list[teardown.TeardownReport]:
+) -> StaleCleanup:
     announce(target)
     cfn = target.client("cloudformation")
     summaries = [
@@ -382,12 +397,18 @@ def run_cleanup_stale(
         if github_token
         else None
     )
-    candidates = stale.stale_envs(
-        stale.pr_stacks(summaries),
+    stacks = stale.with_deploy_records(
+        stale.pr_stacks(summaries), lambda env: release.last_deploy(target, env)
+    )
+    scan = stale.stale_envs(
+        stacks,
         now=now or datetime.now(UTC),
         max_age=timedelta(hours=max_age_hours),
         pr_is_open=lookup,
     )
+    for sentence in scan.unchecked:
+        print(sentence, flush=True)
+    candidates = scan.stale
     if not candidates:
         print(f"No stale pr-* environments (limit {max_age_hours:g} h).", flush=True)
     reports = []
@@ -402,4 +423,9 @@ def run_cleanup_stale(
                 reason=f"it was stale: {candidate.reason}",
             )
         )
-    return reports
+    if scan.unchecked:
+        print(
+            f"{len(scan.unchecked)} environment(s) were not checked; exiting non-zero.",
+            flush=True,
+        )
+    return StaleCleanup(reports, scan.unchecked)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from yoto_smart_stream_ci import environments
@@ -34,6 +35,44 @@ class Release:
 
 def _record_key(env: str) -> str:
     return f"{environments.artifact_prefix(env)}releases/last-good.json"
+
+
+def _deploy_record_key(env: str) -> str:
+    return f"{environments.artifact_prefix(env)}releases/last-deploy.json"
+
+
+def record_deploy(
+    target: AwsTarget, env: str, *, commit: str, started_at: datetime | None = None
+) -> None:
+    """Note that a deploy of ``env`` starts now: stale cleanup counts age from the last one.
+
+    Written before the stack changes, so a deploy that then fails still marks the env as in use.
+    It lives under the env's artifact prefix, which teardown removes with the env.
+    """
+    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    target.client("s3").put_object(
+        Bucket=bucket,
+        Key=_deploy_record_key(env),
+        Body=json.dumps(
+            {
+                "env": env,
+                "commit": commit,
+                "started_at": (started_at or datetime.now(UTC)).timestamp(),
+            }
+        ).encode(),
+        ContentType="application/json",
+    )
+
+
+def last_deploy(target: AwsTarget, env: str) -> datetime | None:
+    """When the last recorded deploy of ``env`` started; ``None`` without a record."""
+    s3 = target.client("s3")
+    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=_deploy_record_key(env))["Body"].read()
+    except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):
+        return None
+    return datetime.fromtimestamp(float(json.loads(body)["started_at"]), UTC)
 
 
 def rolls_back(env: str) -> bool:

@@ -26,10 +26,12 @@ class TeardownReport:
     stack_existed: bool
     actions: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+    # Set when the env is gone but its pull request's comment could not be updated.
+    comment_error: str = ""
 
     @property
     def ok(self) -> bool:
-        return not self.leftovers
+        return not self.leftovers and not self.comment_error
 
     def render(self) -> str:
         head = (
