@@ -132,6 +132,7 @@ def test_the_deploy_request_carries_every_dagger_argument() -> None:
         "dashboard_dir": main.DASHBOARD_DIR,
         "github_repository": "owner/name",
         "gate_seconds": {"lint": 1.5, "test": 20},
+        "lock_wait_seconds": 1800.0,
         "emulator": "http://moto:5000",
         "emulator_ends_with_call": True,
     }

@@ -89,6 +89,11 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
             **GITHUB,
             "commit": ("<class 'str'>", '""', "Git commit being deployed"),
             **AWS_ARGS,
+            "lock-wait-seconds": (
+                "<class 'float'>",
+                "1800.0",
+                "How long to wait for an operation in progress on the stack",
+            ),
         },
     ),
     "smoke-test": (

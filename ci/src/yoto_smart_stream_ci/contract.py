@@ -245,9 +245,16 @@ class DeployRequest(StackChange):
     gate_seconds: dict[str, float] = field(
         default_factory=dict, metadata=_help("lint and test durations to report", host=False)
     )
+    lock_wait_seconds: float = field(
+        default=1800.0,
+        metadata=_help("how long to wait for an operation in progress on the stack"),
+    )
 
     def validate(self) -> None:
         super().validate()
+        wait = self.lock_wait_seconds
+        if isinstance(wait, bool) or not math.isfinite(wait) or wait < 0:
+            raise RequestError("--lock-wait-seconds must be a non-negative number of seconds.")
         _check(_PATH_RE, self.dashboard_dir, "dashboard directory")
         _check(_GITHUB_REPOSITORY_RE, self.github_repository, "GitHub repository (OWNER/NAME)")
         for step, seconds in self.gate_seconds.items():

@@ -116,10 +116,12 @@ def deploy_request(
     commit: str,
     account: Account,
     gate_seconds: dict[str, float] | None = None,
+    lock_wait_seconds: float = 1800.0,
 ) -> contract.DeployRequest:
     """The deploy request; with real credentials its image is filled in once it is published."""
     emulated = account.emulated
     return contract.DeployRequest(
+        lock_wait_seconds=lock_wait_seconds,
         **account.fields(),
         env=env,
         build_dir=BUILD_DIR,
@@ -383,10 +385,14 @@ class YotoSmartStream:
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
         emulator: Emulator = None,
+        lock_wait_seconds: Annotated[
+            float, Doc("How long to wait for an operation in progress on the stack")
+        ] = 1800.0,
     ) -> str:
         """Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; prints a summary."""
         # Built (and so validated) before anything runs; the image is added once published.
         request = deploy_request(
+            lock_wait_seconds=lock_wait_seconds,
             env=env,
             no_cloudfront=no_cloudfront,
             yoto_client_id=yoto_client_id,

@@ -23,6 +23,7 @@ from yoto_smart_stream_ci import (
     release,
     sam,
     smoke,
+    stack_lock,
     stale,
     teardown,
 )
@@ -144,6 +145,8 @@ def run_deploy(
     announce(target)
     started = time.monotonic()
     timer = deploy.Timer(dict(request.gate_seconds))
+    with timer.step("stack lock"):
+        stack_lock.acquire(target, env, wait_seconds=request.lock_wait_seconds)
     with timer.step("image"):
         image_uri = _image_uri(target, request, register=True)
     parameters = _template_parameters(request, image_uri)
@@ -406,13 +409,18 @@ def run_cleanup_stale(
         max_age=timedelta(hours=max_age_hours),
         pr_is_open=lookup,
     )
-    for sentence in scan.unchecked:
+    for sentence in scan.busy + scan.unchecked:
         print(sentence, flush=True)
     candidates = scan.stale
     if not candidates:
         print(f"No stale pr-* environments (limit {max_age_hours:g} h).", flush=True)
     reports = []
     for candidate in candidates:
+        # Listing and tearing down are minutes apart: a deploy may have started since.
+        status = stack_lock.stack_status(cfn, environments.stack_name(candidate.env))
+        if status is not None and stack_lock.in_progress(status):
+            print(f"Skipped {candidate.env}: its stack is {status} (a deploy is in flight).")
+            continue
         print(f"Tearing down {candidate.env}: {candidate.reason}", flush=True)
         reports.append(
             run_teardown(

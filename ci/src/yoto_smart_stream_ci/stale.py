@@ -11,7 +11,7 @@ not torn down for being closed, but age still applies to it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
@@ -46,6 +46,8 @@ class StaleScan:
     stale: list[StaleEnv]
     # One sentence per environment that could not be checked (and so was not torn down).
     unchecked: list[str]
+    # One sentence per environment left alone because an operation on its stack is in flight.
+    busy: list[str] = field(default_factory=list)
 
 
 def pr_stacks(summaries: Iterable[dict[str, object]]) -> list[StackInfo]:
@@ -95,7 +97,13 @@ def stale_envs(
         raise ValueError("--max-age-hours must be a positive number of hours.")
     stale: list[StaleEnv] = []
     unchecked: list[str] = []
+    busy: list[str] = []
     for stack in stacks:
+        if stack.status.endswith("_IN_PROGRESS"):
+            busy.append(
+                f"Skipped {stack.env}: its stack is {stack.status} (a deploy is in flight)."
+            )
+            continue
         age = now - stack.last_deployed
         if age > max_age:
             hours = age.total_seconds() / 3600
@@ -112,7 +120,7 @@ def stale_envs(
                 stale.append(StaleEnv(stack.env, f"pull request #{number} is closed"))
         except PullRequestStateUnknown as error:
             unchecked.append(f"Skipped {stack.env}: {error}")
-    return StaleScan(stale, unchecked)
+    return StaleScan(stale, unchecked, busy)
 
 
 def github_pr_state(
