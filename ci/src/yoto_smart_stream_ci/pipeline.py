@@ -141,10 +141,49 @@ def run_deploy(
     *,
     network_template: Path = sam.NETWORK_TEMPLATE,
 ) -> DeployOutcome:
+    """Deploy; a PR's comment says what happened, also when a step before the smoke test fails."""
+    from yoto_smart_stream_ci import github_comments
+
+    timer = deploy.Timer(dict(request.gate_seconds))
+    try:
+        return _deploy(target, request, secrets, timer, network_template)
+    except github_comments.GitHubCommentError:
+        raise  # the comment itself failed: there is nothing to write it with
+    except Exception as error:
+        if secrets.github_token and environments.env_kind(request.env) is environments.EnvKind.PR:
+            _comment_failed(request, secrets.github_token, timer.running or "deploy", error)
+        raise
+
+
+def _comment_failed(
+    request: contract.DeployRequest, github_token: str, step: str, error: Exception
+) -> None:
+    from yoto_smart_stream_ci import github_comments
+
+    number = environments.pr_number(request.env)
+    if number is None:
+        return
+    body = github_comments.render_failed_comment(
+        env=request.env, commit=request.commit, step=step, error=str(error)
+    )
+    try:
+        github_comments.upsert_pr_comment(
+            _github_api(), github_token, request.github_repository, number, body
+        )
+    except github_comments.GitHubCommentError as comment_error:
+        print(f"The PR comment was not updated with this failure: {comment_error}", flush=True)
+
+
+def _deploy(
+    target: AwsTarget,
+    request: contract.DeployRequest,
+    secrets: Secrets,
+    timer: deploy.Timer,
+    network_template: Path,
+) -> DeployOutcome:
     env = request.env
     announce(target)
     started = time.monotonic()
-    timer = deploy.Timer(dict(request.gate_seconds))
     with timer.step("stack lock"):
         stack_lock.acquire(target, env, wait_seconds=request.lock_wait_seconds)
     with timer.step("image"):
