@@ -167,6 +167,33 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
             **AWS_ARGS,
         },
     ),
+    "releases": (
+        "List the env's recorded releases, newest first: the ids rollback --to takes.",
+        False,
+        "never",
+        "str",
+        {**ENV, **AWS_ARGS},
+    ),
+    "rollback": (
+        "Redeploy a recorded release of the env and smoke-test it; prints a summary.",
+        False,
+        "never",
+        "str",
+        {
+            **ENV,
+            "to": (
+                "<class 'str'>",
+                '""',
+                "Release id from releases (default: the newest one not running)",
+            ),
+            "lock-wait-seconds": (
+                "<class 'float'>",
+                "1800.0",
+                "How long to wait for an operation in progress on the stack",
+            ),
+            **AWS_ARGS,
+        },
+    ),
 }
 
 
@@ -220,7 +247,16 @@ def test_source_is_the_repository_with_an_allow_list(api: dict[str, Any]) -> Non
 def test_every_aws_step_is_never_cached(api: dict[str, Any]) -> None:
     aws_facing = [n for n, f in api["functions"].items() if "aws-access-key-id" in f["args"]]
     assert sorted(aws_facing) == sorted(
-        ["publish-image", "deploy", "smoke-test", "plan", "teardown", "cleanup-stale"]
+        [
+            "publish-image",
+            "deploy",
+            "smoke-test",
+            "plan",
+            "teardown",
+            "cleanup-stale",
+            "releases",
+            "rollback",
+        ]
     )
     assert all(api["functions"][n]["cache"] == "never" for n in aws_facing)
     # Every function that can act on an account takes a kept emulated one.

@@ -170,6 +170,18 @@ def cleanup_stale_request(
     )
 
 
+def releases_request(*, env: str, account: Account) -> contract.ReleasesRequest:
+    return contract.ReleasesRequest(**account.fields(), env=env)
+
+
+def rollback_request(
+    *, env: str, to: str, lock_wait_seconds: float, account: Account
+) -> contract.RollbackRequest:
+    return contract.RollbackRequest(
+        **account.fields(), env=env, to=to, lock_wait_seconds=lock_wait_seconds
+    )
+
+
 def ecr_login_request(*, env: str) -> contract.EcrLoginRequest:
     return contract.EcrLoginRequest(env=env, password_file=ECR_PASSWORD_FILE)
 
@@ -547,6 +559,53 @@ class YotoSmartStream:
         if github_token is not None:
             ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
         return await ctr.with_exec(contract.core_command(request)).stdout()
+
+    @never_cached
+    async def releases(
+        self,
+        env: Env,
+        aws_access_key_id: AwsKey = None,
+        aws_secret_access_key: AwsSecretKey = None,
+        aws_session_token: AwsSessionToken = None,
+        region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
+    ) -> str:
+        """List the env's recorded releases, newest first: the ids rollback --to takes."""
+        releases_request(env=env, account=REAL_ACCOUNT)  # refuse bad input first
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = releases_request(env=env, account=account)
+        return await ctr.with_exec(contract.core_command(request)).stdout()
+
+    @never_cached
+    async def rollback(
+        self,
+        env: Env,
+        to: Annotated[
+            str, Doc("Release id from releases (default: the newest one not running)")
+        ] = "",
+        lock_wait_seconds: Annotated[
+            float, Doc("How long to wait for an operation in progress on the stack")
+        ] = 1800.0,
+        aws_access_key_id: AwsKey = None,
+        aws_secret_access_key: AwsSecretKey = None,
+        aws_session_token: AwsSessionToken = None,
+        region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
+    ) -> str:
+        """Redeploy a recorded release of the env and smoke-test it; prints a summary."""
+
+        def build(account: Account) -> contract.RollbackRequest:
+            return rollback_request(
+                env=env, to=to, lock_wait_seconds=lock_wait_seconds, account=account
+            )
+
+        build(REAL_ACCOUNT)  # refuse bad input before anything is built
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        return await ctr.with_exec(contract.core_command(build(account))).stdout()
 
     @never_cached
     async def preview(

@@ -87,6 +87,11 @@ def run(target: AwsTarget, request: contract.Request, secrets: Secrets) -> bool:
                 github_token=secrets.github_token,
                 github_repository=request.github_repository,
             ).ok
+        case contract.ReleasesRequest():
+            run_releases(target, request)
+            return True
+        case contract.RollbackRequest():
+            return run_rollback(target, request)
         case contract.EcrLoginRequest():
             print(images.ecr_login(target, request.env, Path(request.password_file)), flush=True)
             return True
@@ -476,3 +481,78 @@ def run_cleanup_stale(
             flush=True,
         )
     return StaleCleanup(reports, scan.unchecked)
+
+
+def _running_commit(target: AwsTarget, env: str) -> str | None:
+    """The GitCommit parameter the env's stack runs now; ``None`` without a stack."""
+    cfn = target.client("cloudformation")
+    if stack_lock.stack_status(cfn, environments.stack_name(env)) is None:
+        return None
+    stack = cfn.describe_stacks(StackName=environments.stack_name(env))["Stacks"][0]
+    values = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    return values.get("GitCommit")
+
+
+def run_releases(target: AwsTarget, request: contract.ReleasesRequest) -> list[release.Release]:
+    announce(target)
+    found = release.releases(target, request.env)
+    good = release.last_good(target, request.env)
+    running = _running_commit(target, request.env)
+    if not found:
+        print(f"No releases of {request.env} are recorded (none passed its smoke test).")
+        return found
+    print(f"Releases of {request.env}, newest first (id, commit, recorded, image):", flush=True)
+    for item in found:
+        marks = []
+        if good is not None and item.template_key == good.template_key:
+            marks.append("last good")
+        if running is not None and item.commit == running:
+            marks.append("running")
+        when = datetime.fromtimestamp(item.recorded_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        note = f"  [{', '.join(marks)}]" if marks else ""
+        print(f"  {item.id}  {item.commit or 'unknown'}  {when}  {item.image_uri}{note}")
+    return found
+
+
+def run_rollback(target: AwsTarget, request: contract.RollbackRequest) -> bool:
+    """Redeploy a recorded release (``--to``, or the newest one not running) and smoke-test it."""
+    env = request.env
+    announce(target)
+    stack_lock.acquire(target, env, wait_seconds=request.lock_wait_seconds)
+    found = release.releases(target, env)
+    if request.to:
+        chosen = next((r for r in found if r.id == request.to), None)
+        if chosen is None:
+            raise contract.RequestError(
+                f"{env} has no recorded release {request.to}; `releases --env {env}` lists them."
+            )
+    else:
+        running = _running_commit(target, env)
+        chosen = next((r for r in found if r.commit != running), None)
+        if chosen is None:
+            raise contract.RequestError(
+                f"{env} has no recorded release other than the one it runs; nothing to roll "
+                "back to."
+            )
+    print(f"Rolling {env} back to release {chosen.id} (commit {chosen.commit}).", flush=True)
+    with tempfile.TemporaryDirectory(prefix=f"rollback-{env}-") as tmp:
+        template = release.fetch_template(target, chosen, Path(tmp))
+        deployed = deploy.deploy_stack(target, env, template, chosen.parameters)
+    report = _smoke(target, env, None)
+    print(report.render(), flush=True)
+    if report.ok:
+        release.mark_last_good(target, chosen)
+    print(
+        "\n".join(
+            [
+                f"Rollback summary ({'EMULATED AWS ACCOUNT' if target.emulated else 'AWS'}):",
+                f"  environment : {env}",
+                f"  stack       : {deployed.stack} ({deployed.status})",
+                f"  release     : {chosen.id} (commit {chosen.commit})",
+                f"  image       : {chosen.image_uri}",
+                f"  smoke test  : {'passed' if report.ok else 'FAILED'}",
+            ]
+        ),
+        flush=True,
+    )
+    return report.ok

@@ -32,6 +32,11 @@ class Release:
     template_key: str
     recorded_at: float
 
+    @property
+    def id(self) -> str:
+        """``<unix time>-<commit>``: what ``rollback --to`` takes and ``releases`` lists."""
+        return self.template_key.rsplit("/", 1)[-1].removesuffix(".template.yaml")
+
 
 def _record_key(env: str) -> str:
     return f"{environments.artifact_prefix(env)}releases/last-good.json"
@@ -94,13 +99,45 @@ def record_last_good(
     template_key = f"{environments.artifact_prefix(env)}releases/{stamp}.template.yaml"
     s3.put_object(Bucket=bucket, Key=template_key, Body=packaged.read_bytes())
     release = Release(env, commit, image_uri, dict(parameters), template_key, time.time())
-    s3.put_object(
+    record = json.dumps(asdict(release)).encode()
+    # The history (one record per release, beside its template) and the last-good pointer.
+    for key in (template_key.removesuffix(".template.yaml") + ".json", _record_key(env)):
+        s3.put_object(Bucket=bucket, Key=key, Body=record, ContentType="application/json")
+    return release
+
+
+def mark_last_good(target: AwsTarget, release: Release) -> None:
+    """Point the env's last good release at ``release`` (after a rollback to it passed)."""
+    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    target.client("s3").put_object(
         Bucket=bucket,
-        Key=_record_key(env),
+        Key=_record_key(release.env),
         Body=json.dumps(asdict(release)).encode(),
         ContentType="application/json",
     )
-    return release
+
+
+def releases(target: AwsTarget, env: str) -> list[Release]:
+    """Every recorded release of ``env``, newest first (the last good one included)."""
+    s3 = target.client("s3")
+    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    prefix = f"{environments.artifact_prefix(env)}releases/"
+    pointers = {_record_key(env), _deploy_record_key(env)}
+    found: dict[str, Release] = {}
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith(".json") and key not in pointers:
+                    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                    release = Release(**json.loads(body))
+                    found[release.template_key] = release
+    except s3.exceptions.NoSuchBucket:
+        return []
+    good = last_good(target, env)
+    if good is not None:  # recorded before the history existed
+        found.setdefault(good.template_key, good)
+    return sorted(found.values(), key=lambda r: r.recorded_at, reverse=True)
 
 
 def last_good(target: AwsTarget, env: str) -> Release | None:
