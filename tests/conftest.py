@@ -36,3 +36,24 @@ def built_package() -> Path:
     from yoto_smart_stream_ci import packaging
 
     return packaging.package(REPO_ROOT, BUILD_DIR).build_dir
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The coverage floor is the whole suite's: a run of one area or one test lifts it.
+
+    ``uv run pytest`` (and ``dagger call test``) collect every test under testpaths and keep
+    the floor from pyproject.toml; ``uv run pytest tests/app`` or ``-k`` measures only part of
+    the code, so failing it for that would only say that a subset is a subset.
+    """
+    config = session.config
+    plugin = config.pluginmanager.getplugin("_cov")
+    if plugin is None:
+        return
+    root = Path(str(config.rootpath))
+    whole = {(root / p).resolve() for p in config.getini("testpaths")}
+    given = {
+        (Path(str(config.invocation_params.dir)) / a.split("::")[0]).resolve() for a in config.args
+    }
+    selected = not config.option.keyword and not config.option.markexpr
+    if given != whole or not selected:
+        plugin.options.cov_fail_under = None

@@ -52,8 +52,17 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(default=12 * 3600, gt=0)
     # Set to false only for plain-http local development; browsers drop Secure cookies there.
     session_cookie_secure: bool = True
-    login_max_failures: int = Field(default=5, gt=0)
-    login_lockout_seconds: int = Field(default=15 * 60, gt=0)
+    # Sign-in throttle (login_throttle.py): failures allowed per window, per (user name,
+    # source address) and per source address; never per account alone.
+    login_failures_per_account_source: int = Field(default=5, gt=0)
+    login_failures_per_source: int = Field(default=50, gt=0)
+    login_throttle_window_seconds: int = Field(default=15 * 60, gt=0)
+    # Added by our CloudFront distribution as X-Origin-Verify; only then is the viewer
+    # address it forwards trusted. Unset: the throttle keys on API Gateway's peer address.
+    cloudfront_origin_secret: SecretStr | None = None
+    cloudfront_origin_secret_parameter: str | None = None
+    # Every JSON body this API takes is a few KiB; uploads go straight to S3.
+    max_request_body_bytes: int = Field(default=64 * 1024, gt=0)
 
     # Refresh this long before the access token expires, so a request never carries a token
     # that dies in flight.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -9,8 +10,10 @@ from fastapi import Depends, HTTPException, Request, status
 
 from yoto_smart_stream.aws import AwsClients, aws_clients
 from yoto_smart_stream.config import Settings, get_settings
+from yoto_smart_stream.login_throttle import LoginThrottle
 from yoto_smart_stream.security import SESSION_COOKIE, decode_session
 from yoto_smart_stream.storage.library import AudioStore, CardStore
+from yoto_smart_stream.storage.throttle import LoginThrottleStore
 from yoto_smart_stream.storage.users import UserRecord, UserStore
 from yoto_smart_stream.yoto.client import YotoApiClient, YotoAuthClient
 from yoto_smart_stream.yoto.tokens import YotoTokenManager
@@ -44,7 +47,12 @@ def get_card_store(aws: AwsDep) -> CardStore:
     return CardStore(aws.table)
 
 
+def get_login_throttle(settings: SettingsDep, aws: AwsDep) -> LoginThrottle:
+    return LoginThrottle.from_settings(settings, LoginThrottleStore(aws.table))
+
+
 UserStoreDep = Annotated[UserStore, Depends(get_user_store)]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 AudioStoreDep = Annotated[AudioStore, Depends(get_audio_store)]
 CardStoreDep = Annotated[CardStore, Depends(get_card_store)]
 
@@ -59,9 +67,15 @@ def current_user(request: Request, settings: SettingsDep, users: UserStoreDep) -
     if claims is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_SIGNED_IN)
     # The user item is read on every request so disabling or deleting a user, or logging
-    # out (which bumps session_version), takes effect at once.
+    # out (each gives the user a new random session_epoch), takes effect at once.
     user = users.get(str(claims["sub"]))
-    if user is None or user.disabled or user.session_version != claims.get("sv"):
+    if (
+        user is None
+        or user.disabled
+        or not user.session_epoch
+        or not isinstance(claims["sv"], str)
+        or not hmac.compare_digest(user.session_epoch.encode(), claims["sv"].encode())
+    ):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_SIGNED_IN)
     return user
 

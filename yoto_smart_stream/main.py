@@ -7,12 +7,17 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import compile_path
 
 from yoto_smart_stream import dashboard
 from yoto_smart_stream.config import Settings, get_settings
 from yoto_smart_stream.dependencies import settings_dependency
+from yoto_smart_stream.errors import validation_error
+from yoto_smart_stream.middleware import BodyLimit, CrossSiteGuard
 from yoto_smart_stream.routers import audio, cards, health, players, users, yoto_auth
 from yoto_smart_stream.secrets import SecretUnavailableError
 from yoto_smart_stream.yoto.client import YotoError
@@ -28,8 +33,10 @@ async def _yoto_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _secret_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The log gets the parameter's name and the AWS error; the (often anonymous) caller does not.
     logger.error("Secret unavailable on %s: %s", request.url.path, exc)
-    return JSONResponse(status_code=503, content={"detail": str(exc)})
+    public = exc.public if isinstance(exc, SecretUnavailableError) else "Unavailable."
+    return JSONResponse(status_code=503, content={"detail": public})
 
 
 async def _aws_error(request: Request, exc: Exception) -> JSONResponse:
@@ -40,8 +47,23 @@ async def _aws_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unknown_api_path(unknown: str) -> JSONResponse:
+async def _unknown_api_path(request: Request, unknown: str) -> JSONResponse:
     # Without this, unknown /api paths would fall through to the dashboard's static files.
+    # It matches every method, so it also catches a known path with the wrong method: that
+    # is a 405 with the methods the path does take.
+    allowed: set[str] = set()
+    for context in iter_route_contexts(request.app.router.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema or not context.path:
+            continue
+        if compile_path(context.path)[0].match(request.scope["path"]):
+            allowed |= route.methods or set()
+    if allowed:
+        return JSONResponse(
+            status_code=405,
+            content={"detail": "Method not allowed on this endpoint."},
+            headers={"Allow": ", ".join(sorted(allowed))},
+        )
     return JSONResponse(status_code=404, content={"detail": "No such API endpoint."})
 
 
@@ -72,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         include_in_schema=False,
     )
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(YotoError, _yoto_error)
     app.add_exception_handler(SecretUnavailableError, _secret_unavailable)
     app.add_exception_handler(ClientError, _aws_error)
@@ -81,4 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if STATIC_DIR.is_dir():
         app.include_router(dashboard.router)
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="dashboard")
+    # Added last = outermost: the body limit runs first, then the cross-site check.
+    app.add_middleware(CrossSiteGuard, public_url=effective.public_url)
+    app.add_middleware(BodyLimit, max_bytes=effective.max_request_body_bytes)
     return app

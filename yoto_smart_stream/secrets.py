@@ -18,7 +18,15 @@ from yoto_smart_stream.config import Settings
 
 
 class SecretUnavailableError(Exception):
-    """A secret the request needs is not configured or cannot be read."""
+    """A secret the request needs is not configured or cannot be read.
+
+    ``public`` is what the caller (often anonymous) is told; ``str(exc)`` adds the internals
+    (the SSM parameter's name, the AWS error) for the server's log only.
+    """
+
+    def __init__(self, public: str, internal: str | None = None) -> None:
+        super().__init__(internal or public)
+        self.public = public
 
 
 def _resolve(settings: Settings, direct: SecretStr | None, parameter: str | None, what: str) -> str:
@@ -33,15 +41,17 @@ def _resolve(settings: Settings, direct: SecretStr | None, parameter: str | None
 def _read_parameter(settings: Settings, name: str, what: str) -> str:
     # Only successes are cached (lru_cache does not cache exceptions), so a parameter written
     # after the first request is picked up on the next one.
+    public = f"The {what} cannot be read right now; try again shortly."
     try:
         response = aws_clients(settings).ssm.get_parameter(Name=name, WithDecryption=True)
     except ClientError as exc:
-        raise SecretUnavailableError(f"The {what} cannot be read from SSM ({name}).") from exc
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise SecretUnavailableError(public, f"SSM parameter {name}: {code}") from exc
     except BotoCoreError as exc:
-        raise SecretUnavailableError(f"SSM is unreachable, so the {what} cannot be read.") from exc
+        raise SecretUnavailableError(public, f"SSM unreachable reading {name}: {exc}") from exc
     value = str(response["Parameter"]["Value"])
     if not value:
-        raise SecretUnavailableError(f"The {what} in SSM ({name}) is empty.")
+        raise SecretUnavailableError(public, f"SSM parameter {name} is empty")
     return value
 
 
@@ -60,4 +70,19 @@ def admin_bootstrap_password(settings: Settings) -> str:
         settings.admin_bootstrap_password,
         settings.admin_bootstrap_password_parameter,
         "admin bootstrap password",
+    )
+
+
+def cloudfront_origin_secret(settings: Settings) -> str | None:
+    """The header value only our CloudFront distribution adds; None where none is set."""
+    if (
+        settings.cloudfront_origin_secret is None
+        and not settings.cloudfront_origin_secret_parameter
+    ):
+        return None
+    return _resolve(
+        settings,
+        settings.cloudfront_origin_secret,
+        settings.cloudfront_origin_secret_parameter,
+        "CloudFront origin secret",
     )

@@ -50,7 +50,7 @@ def issue_session(settings: Settings, user: UserRecord) -> str:
     claims = {
         "sub": user.username,
         "role": user.role,
-        "sv": user.session_version,
+        "sv": user.session_epoch,
         "aud": settings.environment,
         "iat": now,
         "exp": now + settings.session_ttl_seconds,
@@ -66,7 +66,7 @@ def decode_session(settings: Settings, token: str) -> dict[str, Any] | None:
             session_signing_key(settings),
             algorithms=[JWT_ALGORITHM],
             audience=settings.environment,
-            options={"require": ["sub", "exp", "iat", "aud"]},
+            options={"require": ["sub", "sv", "exp", "iat", "aud"]},
         )
     except jwt.PyJWTError:
         return None

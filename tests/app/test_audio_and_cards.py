@@ -66,7 +66,7 @@ def test_download_before_upload_is_409(stack: Stack, admin: httpx.Client) -> Non
     assert "not been uploaded" in response.json()["detail"]
 
 
-def test_object_larger_than_the_limit_is_refused_and_removed(
+def test_object_larger_than_declared_is_refused_and_kept(
     aws_environ: dict[str, str], yoto: FakeYoto
 ) -> None:
     with stack_with(yoto, max_upload_bytes="1000") as stack, closing(stack.login()) as admin:
@@ -81,11 +81,18 @@ def test_object_larger_than_the_limit_is_refused_and_removed(
         ).json()
         # A client that ignores the signed length (or an emulator that does not check it).
         boto3.client("s3").put_object(
-            Bucket=stack.bucket_name, Key=f"audio/{ticket['audio_id']}", Body=b"x" * 2000
+            Bucket=stack.bucket_name,
+            Key=f"audio/{ticket['audio_id']}",
+            Body=b"x" * 2000,
+            ContentType="audio/mpeg",
         )
         response = admin.post(f"/api/audio/{ticket['audio_id']}/complete")
-        assert response.status_code == 413
-        assert "limit is 1000" in response.json()["detail"]
+        assert response.status_code == 409
+        assert "2000 bytes but 900 were declared" in response.json()["detail"]
+        # Kept until its uploader deletes it (which removes object and item) or uploads again.
+        listed = boto3.client("s3").list_objects_v2(Bucket=stack.bucket_name)
+        assert len(listed.get("Contents", [])) == 1
+        assert admin.delete(f"/api/audio/{ticket['audio_id']}").status_code == 200
         listed = boto3.client("s3").list_objects_v2(Bucket=stack.bucket_name)
         assert listed.get("Contents", []) == []
 
@@ -160,9 +167,15 @@ def test_audio_ids_are_validated(stack: Stack, admin: httpx.Client) -> None:
     assert malformed.status_code == 422
 
 
+def completed(admin: httpx.Client, content_type: str = "audio/mpeg") -> str:
+    audio_id = upload(admin, content_type=content_type)
+    assert admin.post(f"/api/audio/{audio_id}/complete").status_code == 200
+    return audio_id
+
+
 def test_streaming_card_round_trip(stack: Stack, admin: httpx.Client) -> None:
     stack.link_yoto()
-    first, second = upload(admin), upload(admin)
+    first, second = completed(admin), completed(admin)
     created = admin.post(
         "/api/cards/streaming", json={"title": "Bedtime", "audio_ids": [first, second]}
     )
@@ -202,6 +215,10 @@ def test_card_needs_known_uploaded_mp3(stack: Stack, admin: httpx.Client) -> Non
     wrong = admin.post("/api/cards/streaming", json={"title": "x", "audio_ids": [ogg]})
     assert wrong.status_code == 422
     assert "need audio/mpeg" in wrong.json()["detail"]
+    pending = upload(admin)
+    incomplete = admin.post("/api/cards/streaming", json={"title": "x", "audio_ids": [pending]})
+    assert incomplete.status_code == 409
+    assert "is not complete" in incomplete.json()["detail"]
     empty = admin.post("/api/cards/streaming", json={"title": "x", "audio_ids": []})
     assert empty.status_code == 422
     traversal = admin.post("/api/cards/streaming", json={"title": "x", "audio_ids": ["../x"]})
@@ -213,7 +230,7 @@ def test_card_creation_when_yoto_is_down_is_503_and_stores_nothing(
     stack: Stack, admin: httpx.Client
 ) -> None:
     stack.link_yoto()
-    audio_id = upload(admin)
+    audio_id = completed(admin)
     stack.yoto.set_outage("down")
     response = admin.post("/api/cards/streaming", json={"title": "x", "audio_ids": [audio_id]})
     assert response.status_code == 503

@@ -1,4 +1,4 @@
-"""Health, readiness, login, sessions, lockout and admin user management over real HTTP."""
+"""Health, readiness, login, sessions, throttling and admin user management over real HTTP."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def test_signing_key_and_bootstrap_password_come_from_ssm(aws_environ: dict[str,
         assert client.get("/api/user/session").status_code == 200
 
 
-def test_repeated_failures_lock_the_account(stack: Stack) -> None:
+def test_repeated_failures_throttle_that_name_from_that_address(stack: Stack) -> None:
     stack.login().close()  # bootstrap the admin
     client = stack.client()
     for _ in range(5):

@@ -264,3 +264,46 @@ def test_cold_import_and_health_do_not_load_boto3() -> None:
         check=False,
     )
     assert result.stdout.split() == ["200", "False"], result.stdout + result.stderr
+
+
+def login_event(source_ip: str, password: str, **headers: str) -> dict[str, Any]:
+    event = http_api_event(
+        "POST", "/api/user/login", body={"username": "admin", "password": password}
+    )
+    event["requestContext"]["http"]["sourceIp"] = source_ip
+    event["headers"].update(headers)
+    return event
+
+
+def test_throttle_keys_on_api_gateways_source_ip_not_x_forwarded_for(
+    lambda_module: ModuleType,
+) -> None:
+    """In Lambda the source address is requestContext.http.sourceIp; X-Forwarded-For is the
+    client's to write, so rotating it buys a guesser nothing."""
+    assert invoke(lambda_module, login_event("198.51.100.1", ADMIN_PASSWORD))["statusCode"] == 200
+    for i in range(5):
+        forged = login_event("203.0.113.7", "x", **{"x-forwarded-for": f"192.0.2.{i}"})
+        assert invoke(lambda_module, forged)["statusCode"] == 401
+    throttled = invoke(lambda_module, login_event("203.0.113.7", ADMIN_PASSWORD))
+    assert throttled["statusCode"] == 429
+    assert int(throttled["headers"]["retry-after"]) > 0
+    assert invoke(lambda_module, login_event("198.51.100.1", ADMIN_PASSWORD))["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"origin": f"https://{DOMAIN}"}, 200),
+        # Another preview's page: same site (execute-api), different origin.
+        ({"origin": "https://f6g7h8i9j0.execute-api.eu-west-2.amazonaws.com"}, 403),
+        ({"sec-fetch-site": "same-site"}, 403),
+        ({"sec-fetch-site": "same-origin", "origin": f"https://{DOMAIN}"}, 200),
+    ],
+)
+def test_cross_site_check_behind_api_gateway(
+    lambda_module: ModuleType, headers: dict[str, str], expected: int
+) -> None:
+    assert (
+        invoke(lambda_module, login_event("198.51.100.1", ADMIN_PASSWORD, **headers))["statusCode"]
+        == expected
+    )

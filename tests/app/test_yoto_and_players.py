@@ -93,9 +93,9 @@ def test_players_list_detail_and_control(stack: Stack, admin: httpx.Client) -> N
         ({"action": "volume", "volume": 101}, "less than or equal to 100"),
         ({"action": "volume", "volume": -1}, "greater than or equal to 0"),
         ({"action": "volume", "volume": "50"}, "valid integer"),
-        ({"action": "volume"}, "needs a 'volume'"),
-        ({"action": "pause", "volume": 3}, "takes no 'volume'"),
-        ({"action": "explode"}, "'play', 'pause', 'stop' or 'volume'"),
+        ({"action": "volume"}, "Field required"),
+        ({"action": "pause", "volume": 3}, "Extra inputs are not permitted"),
+        ({"action": "explode"}, "'play', 'pause', 'stop', 'volume'"),
         ([], "valid dictionary"),
     ],
 )
@@ -218,12 +218,10 @@ def test_events_are_newest_first_and_paginated(stack: Stack, admin: httpx.Client
 @pytest.mark.parametrize(
     ("params", "status", "fragment"),
     [
-        ({"cursor": "not-a-cursor"}, 400, "cursor is not valid"),
-        (
-            {"cursor": "eyJzayI6ICJVU0VSI2FkbWluIn0"},
-            400,
-            "cursor is not valid",
-        ),  # {"sk":"USER#admin"}
+        # The schema's pattern is the whole rule: anything else is a 422 before any query.
+        ({"cursor": "not-a-cursor"}, 422, "String should match pattern"),
+        ({"cursor": "eyJzayI6ICJVU0VSI2FkbWluIn0"}, 422, "String should match pattern"),
+        ({"cursor": "ab" * 129}, 422, "String should match pattern"),
         ({"limit": 0}, 422, "greater than or equal to 1"),
         ({"limit": "many"}, 422, "valid integer"),
     ],

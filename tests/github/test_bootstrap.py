@@ -750,6 +750,7 @@ def test_the_walkthrough_sets_exactly_the_variables_the_workflows_read() -> None
             "AWS_DEV_ROLE_ARN",
             "AWS_PREVIEW_ROLE_ARN",
             "YOTO_CLIENT_ID",
+            "ALARM_EMAIL",
         }
     )
     assert "gh secret set" not in _github_section()

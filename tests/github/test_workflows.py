@@ -7,6 +7,7 @@ copies prove each rule can fail. zizmor and check-jsonschema run as real subproc
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import re
 import shlex
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 from tests.github.conftest import REPO_ROOT, WORKFLOWS_DIR
+from tests.support.template import load_template
 from yoto_smart_stream_ci import environments
 
 CHECKOUT = "actions/checkout"
@@ -31,6 +33,12 @@ PR_NUMBER = "${{ github.event.pull_request.number }}"
 FORK_GUARD = "github.event.pull_request.head.repo.full_name == github.repository"
 BASE_PERMISSIONS = {"contents": "read", "id-token": "write"}
 YOTO_CLIENT_ID_VAR = "${{ vars.YOTO_CLIENT_ID }}"
+ALARM_EMAIL_VAR = "${{ vars.ALARM_EMAIL }}"
+STEP_SUMMARY = "$GITHUB_STEP_SUMMARY"
+# The dagger action exposes the call's stdout as `output`; environment-url prints the URL alone.
+URL_STEP_ID = "url"
+DEPLOYMENT_URL = "${{ steps.url.outputs.output }}"
+BOOTSTRAP = REPO_ROOT / "infrastructure" / "bootstrap" / "template.yaml"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class Expected:
     writes_comment: bool
     github_environment: str | None = None
     fork_guard: bool = False
+    # Further `dagger call`s after the first, one step each, in order.
+    then: tuple[str, ...] = ()
     # The preview role's trust and guard policies key on the session name.
     session_name: str | None = None
 
@@ -60,6 +70,7 @@ EXPECTED: dict[str, Expected] = {
         cancel_in_progress=False,
         writes_comment=False,
         github_environment="production",
+        then=("environment-url",),
     ),
     "develop.yml": Expected(
         triggers={"push": {"branches": ["develop"]}},
@@ -69,6 +80,7 @@ EXPECTED: dict[str, Expected] = {
         concurrency_group="deploy-dev",
         cancel_in_progress=False,
         writes_comment=False,
+        then=("integration-test",),
     ),
     "pr.yml": Expected(
         triggers={"pull_request": {"types": ["opened", "synchronize", "reopened"]}},
@@ -134,7 +146,11 @@ def _flags(args: str) -> tuple[str, dict[str, list[str]], list[str]]:
     words = [
         re.sub(r"\0(\d+)\0", lambda m: expressions[int(m.group(1))], w) for w in shlex.split(hidden)
     ]
-    function, rest = words[0], words[1:]
+    function, rest = words[0], []
+    for word in words[1:]:
+        # `--flag=value` is `--flag value`; the form keeps an empty variable from swallowing
+        # the next flag as its value.
+        rest += word.split("=", 1) if word.startswith("--") and "=" in word else [word]
     flags: dict[str, list[str]] = {}
     stray: list[str] = []
     index = 0
@@ -187,8 +203,15 @@ def _job_problems(job: dict[str, Any], expected: Expected, version: str) -> list
         permissions["pull-requests"] = "write"
     if job.get("permissions") != permissions:
         problems.append(f"permissions are {job.get('permissions')!r}, expected {permissions!r}")
-    if job.get("environment") != expected.github_environment:
-        problems.append(f"GitHub environment is {job.get('environment')!r}")
+    environment = job.get("environment")
+    if expected.github_environment is None:
+        if environment is not None:
+            problems.append(f"GitHub environment {environment!r}: the role's OIDC subject changes")
+    elif environment != {"name": expected.github_environment, "url": DEPLOYMENT_URL}:
+        problems.append(
+            f"GitHub environment is {environment!r}, expected {expected.github_environment!r} "
+            "with the deployment's URL"
+        )
     if expected.fork_guard and job.get("if") != FORK_GUARD:
         problems.append("fork PRs are not skipped")
     if job.get("continue-on-error"):
@@ -199,13 +222,20 @@ def _job_problems(job: dict[str, Any], expected: Expected, version: str) -> list
     if any(match is None for match in actions):
         problems.append("every step must be an action pinned to a full commit SHA")
         return problems
-    if [m["action"] for m in actions if m] != [CHECKOUT, AWS_CREDENTIALS, DAGGER]:
-        problems.append("steps must be exactly: checkout, configure-aws-credentials, dagger")
+    calls = (expected.function, *expected.then)
+    if [m["action"] for m in actions if m] != [CHECKOUT, AWS_CREDENTIALS] + [DAGGER] * len(calls):
+        problems.append(
+            f"steps must be exactly: checkout, configure-aws-credentials, dagger x {len(calls)}"
+        )
         return problems
-    checkout, credentials, dagger = steps
+    checkout, credentials, *daggers = steps
     for step in steps:
         if "run" in step or step.get("if") or step.get("continue-on-error"):
             problems.append(f"step {step.get('name')!r} runs a shell or can be skipped")
+    ids = [step.get("id") for step in steps]
+    url_step = URL_STEP_ID if expected.github_environment else None
+    if ids != [None, None, *(url_step if c == "environment-url" else None for c in calls)]:
+        problems.append(f"step ids are {ids!r}; only the environment-url step has one (url)")
     if (checkout.get("with") or {}).get("persist-credentials") is not False:
         problems.append("checkout must not leave the GITHUB_TOKEN in .git/config")
 
@@ -222,11 +252,14 @@ def _job_problems(job: dict[str, Any], expected: Expected, version: str) -> list
             f"expected {expected.session_name!r}"
         )
 
-    problems += _dagger_problems(dagger, expected, version)
+    for index, (call, step) in enumerate(zip(calls, daggers, strict=True)):
+        problems += _dagger_problems(step, expected, version, call, first=index == 0)
     return problems
 
 
-def _dagger_problems(step: dict[str, Any], expected: Expected, version: str) -> list[str]:
+def _dagger_problems(
+    step: dict[str, Any], expected: Expected, version: str, call: str, *, first: bool
+) -> list[str]:
     problems: list[str] = []
     inputs = step.get("with") or {}
     if set(inputs) != {"version", "verb", "args"} or inputs.get("verb") != "call":
@@ -234,7 +267,7 @@ def _dagger_problems(step: dict[str, Any], expected: Expected, version: str) -> 
     if inputs.get("version") != version:
         problems.append(f"Dagger CLI {inputs.get('version')!r} != engineVersion {version!r}")
     function, flags, stray = _flags(str(inputs.get("args", "")))
-    if function != expected.function or stray:
+    if function != call or stray:
         problems.append(f"runs `dagger call {function}` with stray words {stray}")
     if flags.get("--env", [None]) != [expected.env]:
         problems.append(f"--env is {flags.get('--env')!r}, expected {expected.env!r}")
@@ -244,7 +277,7 @@ def _dagger_problems(step: dict[str, Any], expected: Expected, version: str) -> 
         if flags.get(flag) != [f"env://{flag.removeprefix('--').replace('-', '_').upper()}"]:
             problems.append(f"{flag} must read the credential from the environment (env://)")
     github_flags = {"--github-token", "--github-repository"}
-    if expected.writes_comment:
+    if expected.writes_comment and first:
         if flags.get("--github-token") != ["env://GITHUB_TOKEN"]:
             problems.append("--github-token must be env://GITHUB_TOKEN")
         if flags.get("--github-repository") != ["${{ github.repository }}"]:
@@ -254,9 +287,24 @@ def _dagger_problems(step: dict[str, Any], expected: Expected, version: str) -> 
     elif github_flags & set(flags) or step.get("env"):
         problems.append("a job that writes no comment gets no GitHub token")
     # The Yoto OAuth client id is public (device-code flow), so it is a variable, not a secret.
-    if expected.function == "deploy" and flags.get("--yoto-client-id") != [YOTO_CLIENT_ID_VAR]:
+    deploy = call == "deploy"
+    if deploy and flags.get("--yoto-client-id") != [YOTO_CLIENT_ID_VAR]:
         problems.append("deploy must pass --yoto-client-id from the YOTO_CLIENT_ID variable")
-    preview_deploy = expected.function == "deploy" and str(expected.env).startswith("pr-")
+    # The deploy returns its Markdown summary; --output saves it as the step's summary.
+    if deploy and flags.get("--output") != [STEP_SUMMARY]:
+        problems.append("deploy must save its summary with --output $GITHUB_STEP_SUMMARY")
+    if not deploy and "--output" in flags:
+        problems.append(f"{call} has no summary to save")
+    # Only prod has alarms; the address is a repository variable (README setup steps).
+    wants_email = deploy and expected.env == "prod"
+    if wants_email and flags.get("--alarm-email") != [ALARM_EMAIL_VAR]:
+        problems.append("the prod deploy must pass --alarm-email from the ALARM_EMAIL variable")
+    # The variable may be unset: `--alarm-email <empty>` would take the next flag as its value.
+    if wants_email and f"--alarm-email={ALARM_EMAIL_VAR}" not in str(inputs.get("args")):
+        problems.append("pass the optional ALARM_EMAIL as --alarm-email=<value>, one word")
+    if not wants_email and "--alarm-email" in flags:
+        problems.append(f"{call} --env {expected.env} has no alarms to send e-mail for")
+    preview_deploy = deploy and str(expected.env).startswith("pr-")
     if preview_deploy and "--no-cloudfront" not in flags:
         problems.append("previews deploy without CloudFront (the preview role has none)")
     # No secret or token ever appears in the command line, where logs would show it.
@@ -287,12 +335,13 @@ def test_the_cli_version_is_read_from_dagger_json() -> None:
     assert re.fullmatch(r"v\d+\.\d+\.\d+", version)
     for path in WORKFLOWS_DIR.glob("*.yml"):
         for job in load(path)["jobs"].values():
-            assert job["steps"][-1]["with"]["version"] == version
+            for step in job["steps"][2:]:
+                assert step["with"]["version"] == version
 
 
 def test_each_branch_deploys_its_own_environment(documents: dict[str, Any]) -> None:
     pushes = {
-        doc["on"]["push"]["branches"][0]: _flags(doc["jobs"]["deploy"]["steps"][-1]["with"]["args"])
+        doc["on"]["push"]["branches"][0]: _flags(doc["jobs"]["deploy"]["steps"][2]["with"]["args"])
         for doc in documents.values()
         if "push" in doc["on"]
     }
@@ -300,6 +349,61 @@ def test_each_branch_deploys_its_own_environment(documents: dict[str, Any]) -> N
         "main": ["prod"],
         "develop": ["dev"],
     }
+
+
+def _oidc_subject(document: dict[str, Any], job: dict[str, Any]) -> str:
+    """The `sub` claim of the job's OIDC token, customised to [repo, context, ref] (bootstrap
+    README step 2): the context is the GitHub environment when the job names one."""
+    environment = job.get("environment")
+    if environment is not None:
+        name = environment["name"] if isinstance(environment, dict) else environment
+        context = f"environment:{name}"
+    elif "pull_request" in document["on"]:
+        context = "pull_request"
+    else:
+        context = (
+            f"ref:refs/heads/{(document['on'].get('push') or {}).get('branches', ['main'])[0]}"
+        )
+    if "pull_request" in document["on"]:
+        ref = "refs/pull/1/merge"
+    else:
+        ref = f"refs/heads/{(document['on'].get('push') or {}).get('branches', ['main'])[0]}"
+    return f"repo:OWNER/NAME:{context}:ref:{ref}"
+
+
+def _trusted_subjects(scope_env: str) -> list[str]:
+    role = load_template(BOOTSTRAP)["Resources"][
+        f"{environments.deploy_scope(scope_env).capitalize()}DeployRole"
+    ]
+    found: list[str] = []
+    for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+        for operator in statement["Condition"].values():
+            subjects = operator.get("token.actions.githubusercontent.com:sub", [])
+            for subject in subjects if isinstance(subjects, list) else [subjects]:
+                text = subject["Fn::Sub"] if isinstance(subject, dict) else subject
+                found.append(text.replace("${GitHubRepository}", "OWNER/NAME"))
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_job_can_assume_its_role(name: str, documents: dict[str, Any]) -> None:
+    """A GitHub environment changes the OIDC subject, so a job may name one only where its
+    role's trust policy expects it: that is why only production sets `environment:`."""
+    document = documents[name]
+    for job in document["jobs"].values():
+        subject = _oidc_subject(document, job)
+        trusted = _trusted_subjects(EXPECTED[name].scope_env)
+        assert any(fnmatch.fnmatchcase(subject, pattern) for pattern in trusted), (
+            subject,
+            trusted,
+        )
+
+
+def test_a_dev_environment_would_lock_the_develop_job_out(documents: dict[str, Any]) -> None:
+    broken = copy.deepcopy(documents["develop.yml"])
+    broken["jobs"]["deploy"]["environment"] = {"name": "dev", "url": DEPLOYMENT_URL}
+    subject = _oidc_subject(broken, broken["jobs"]["deploy"])
+    assert not any(fnmatch.fnmatchcase(subject, p) for p in _trusted_subjects("dev"))
 
 
 def test_every_pinned_sha_names_its_release_tag() -> None:
@@ -359,7 +463,14 @@ def _mutations() -> list[tuple[str, str, Any]]:
 
     def dagger_args(transform: Any) -> Any:
         def apply(doc: dict[str, Any]) -> None:
-            step = next(iter(doc["jobs"].values()))["steps"][-1]
+            step = next(iter(doc["jobs"].values()))["steps"][2]
+            step["with"]["args"] = transform(step["with"]["args"])
+
+        return apply
+
+    def dagger_args_of(index: int, transform: Any) -> Any:
+        def apply(doc: dict[str, Any]) -> None:
+            step = next(iter(doc["jobs"].values()))["steps"][index]
             step["with"]["args"] = transform(step["with"]["args"])
 
         return apply
@@ -466,6 +577,56 @@ def _mutations() -> list[tuple[str, str, Any]]:
             dagger_args(lambda a: a.replace("--no-cloudfront", "")),
         ),
         ("stale-cleanup.yml", "stops running daily", set_in(["on"], {"workflow_dispatch": None})),
+        (
+            "production.yml",
+            "gives GitHub no deployment URL",
+            set_in(["jobs", "deploy", "environment"], "production"),
+        ),
+        (
+            "production.yml",
+            "takes the URL from the wrong step",
+            set_in(["jobs", "deploy", "environment", "url"], "${{ steps.deploy.outputs.output }}"),
+        ),
+        (
+            "production.yml",
+            "drops the URL step's id",
+            lambda doc: doc["jobs"]["deploy"]["steps"][3].pop("id"),
+        ),
+        (
+            "develop.yml",
+            "names a GitHub environment the dev role does not trust",
+            set_in(["jobs", "deploy", "environment"], {"name": "dev", "url": DEPLOYMENT_URL}),
+        ),
+        (
+            "pr.yml",
+            "writes no step summary",
+            dagger_args(lambda a: a.replace('--output "$GITHUB_STEP_SUMMARY"', "")),
+        ),
+        (
+            "production.yml",
+            "notifies nobody",
+            dagger_args_of(2, lambda a: a.replace("--alarm-email=${{ vars.ALARM_EMAIL }}", "")),
+        ),
+        (
+            "production.yml",
+            "lets an empty variable swallow the next flag",
+            dagger_args_of(
+                2,
+                lambda a: a.replace(
+                    "--alarm-email=${{ vars.ALARM_EMAIL }}", "--alarm-email ${{ vars.ALARM_EMAIL }}"
+                ),
+            ),
+        ),
+        (
+            "develop.yml",
+            "skips the integration suite",
+            lambda doc: doc["jobs"]["deploy"]["steps"].pop(3),
+        ),
+        (
+            "develop.yml",
+            "runs the integration suite against prod",
+            dagger_args_of(3, lambda a: a.replace("--env dev", "--env prod")),
+        ),
         (
             "pr.yml",
             "names its session after another PR",

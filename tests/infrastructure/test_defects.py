@@ -6,13 +6,20 @@ Defect 7 (the artifact) is guarded by tests/infrastructure/test_artifact.py, whi
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 
 from tests.infrastructure.conftest import Deployment
-from tests.support.sam_template import NETWORK_TEMPLATE_PATH, sample_parameters, substitute
+from tests.support.sam_template import (
+    NETWORK_TEMPLATE_PATH,
+    active_resources,
+    expand,
+    sample_parameters,
+    substitute,
+)
 from tests.support.template import REPO_ROOT, load_template
 from yoto_smart_stream_ci import environments
 
@@ -274,3 +281,108 @@ def test_dashboard_url_ends_in_a_slash_so_relative_assets_stay_inside_the_stage(
     value = load_template()["Outputs"]["DashboardUrl"]["Value"]["Fn::If"]
     for branch in value[1:]:
         assert branch["Fn::Sub"].endswith("/"), branch
+
+
+# -- issue 14: notifications that reach someone, and a dashboard per environment -------------
+def _dashboard_widgets(deployment: Deployment) -> list[dict[str, Any]]:
+    body = deployment.props("MonitoringDashboard")["DashboardBody"]
+    text = substitute(
+        body,
+        deployment.parameters,
+        {"HttpApi": "abc123", "AudioBucket": "audio-bucket"},
+    )
+    widgets: list[dict[str, Any]] = json.loads(text)["widgets"]
+    return widgets
+
+
+def _dashboard_metrics(deployment: Deployment) -> set[tuple[str, str]]:
+    """(namespace, metric) of every metric widget line, following CloudWatch's "." shorthand."""
+    found: set[tuple[str, str]] = set()
+    for widget in _dashboard_widgets(deployment):
+        previous: list[Any] = []
+        for line in widget["properties"].get("metrics", []):
+            names = [item for item in line if not isinstance(item, dict)]
+            if names == ["..."]:
+                names = list(previous)
+            else:
+                names = [previous[i] if n == "." else n for i, n in enumerate(names)]
+            found.add((names[0], names[1]))
+            previous = names
+    return found
+
+
+def test_every_environment_has_a_cloudwatch_dashboard_named_by_the_environments_module(
+    deployments: dict[str, Deployment],
+) -> None:
+    for env in ("prod", "dev", "pr-42"):
+        deployment = deployments[env]
+        (dashboard,) = deployment.of_type("AWS::CloudWatch::Dashboard").values()
+        name = substitute(dashboard["Properties"]["DashboardName"], deployment.parameters)
+        assert name == environments.cloudwatch_dashboard_name(env)
+        for widget in _dashboard_widgets(deployment):
+            assert widget["properties"]["region"] == "eu-west-2"
+
+
+def test_prod_dashboard_shows_every_metric_the_plan_lists(prod: Deployment) -> None:
+    metrics = _dashboard_metrics(prod)
+    assert {
+        ("AWS/Lambda", "Invocations"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Duration"),
+        ("AWS/ApiGateway", "Count"),
+        ("AWS/ApiGateway", "4xx"),
+        ("AWS/ApiGateway", "5xx"),
+        ("AWS/ApiGateway", "Latency"),
+        ("AWS/DynamoDB", "ReadThrottleEvents"),
+        ("AWS/DynamoDB", "WriteThrottleEvents"),
+        ("AWS/DynamoDB", "ConsumedReadCapacityUnits"),
+        ("AWS/ECS", "CPUUtilization"),
+        ("AWS/ECS", "MemoryUtilization"),
+        ("AWS/S3", "GetRequests"),
+        ("AWS/S3", "BytesDownloaded"),
+    } <= metrics
+    queries = [w["properties"]["query"] for w in _dashboard_widgets(prod) if w["type"] == "log"]
+    assert any(
+        environments.api_log_group_name("prod") in q and "initDurationMs" in q for q in queries
+    ), "no cold-start widget over the API's log group"
+    # S3 request metrics exist only with a metrics configuration named like the widget's filter.
+    (config,) = prod.props("AudioBucket")["MetricsConfigurations"]
+    assert config == {"Id": "EntireBucket"}
+
+
+def test_dev_and_pr_dashboards_are_reduced_to_the_api(dev: Deployment, pr: Deployment) -> None:
+    for deployment in (dev, pr):
+        namespaces = {namespace for namespace, _ in _dashboard_metrics(deployment)}
+        assert namespaces == {"AWS/Lambda", "AWS/ApiGateway"}
+        # No billed S3 request metrics outside prod.
+        assert "MetricsConfigurations" not in deployment.props("AudioBucket")
+
+
+def test_every_alarm_notifies_a_topic_with_an_email_subscription(prod: Deployment) -> None:
+    subscribed = {
+        s["Properties"]["TopicArn"]["Ref"]
+        for s in prod.of_type("AWS::SNS::Subscription").values()
+        if s["Properties"]["Protocol"] == "email"
+        and s["Properties"]["Endpoint"] == prod.parameters["AlarmEmail"]
+    }
+    alarms = prod.of_type("AWS::CloudWatch::Alarm")
+    assert len(alarms) == 4
+    for logical_id, alarm in alarms.items():
+        actions = alarm["Properties"]["AlarmActions"]
+        assert actions, logical_id
+        assert all(action.get("Ref") in subscribed for action in actions), logical_id
+
+
+def test_no_subscription_without_an_alarm_email() -> None:
+    parameters = sample_parameters("prod", alarm_email="")
+    resources = active_resources(expand(parameters), parameters)
+    assert not [r for r in resources.values() if r["Type"] == "AWS::SNS::Subscription"]
+
+
+def test_prod_budget_covers_only_the_apps_tagged_resources(prod: Deployment) -> None:
+    (budget,) = prod.of_type("AWS::Budgets::Budget").values()
+    filters = budget["Properties"]["Budget"]["CostFilters"]
+    assert filters == {"TagKeyValue": [environments.budget_cost_filter()]}
+    # The tag the filter names is one CloudFormation really puts on every resource.
+    key, value = environments.budget_cost_filter().removeprefix("user:").split("$")
+    assert environments.stack_tags("prod")[key] == value

@@ -165,6 +165,11 @@ def test_pr_environments_share_the_network_and_tear_down_completely(
         cluster=environments.ecs_cluster_name(env), services=[environments.ecs_service_name(env)]
     )["services"]
     assert [s["status"] for s in services] == ["ACTIVE"]
+    cloudwatch = boto3.client("cloudwatch")
+    dashboard = environments.cloudwatch_dashboard_name(env)
+    assert "MonitoringDashboard" not in removed
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=dashboard)["DashboardBody"])
+    assert body["widgets"], "the dashboard was created without widgets"
 
     cfn.delete_stack(StackName=environments.stack_name(env))
     cfn.get_waiter("stack_delete_complete").wait(
@@ -177,6 +182,9 @@ def test_pr_environments_share_the_network_and_tear_down_completely(
         logGroupNamePrefix=f"/aws/lambda/{environments.stack_name(env)}"
     )
     assert leftover_logs["logGroups"] == []
+    assert dashboard not in {
+        d["DashboardName"] for d in cloudwatch.list_dashboards()["DashboardEntries"]
+    }
     # The other PR environment is untouched.
     assert environments.table_name(envs[1]) in dynamodb.list_tables()["TableNames"]
     cfn.delete_stack(StackName=environments.stack_name(envs[1]))

@@ -27,6 +27,7 @@ ALWAYS = {
     "AWS::ECS::Cluster": 1,
     "AWS::ECS::TaskDefinition": 1,
     "AWS::ECS::Service": 1,
+    "AWS::CloudWatch::Dashboard": 1,
 }
 CLOUDFRONT = {"AWS::CloudFront::Distribution": 1, "AWS::CloudFront::OriginAccessControl": 1}
 ALARMS = {
@@ -147,6 +148,9 @@ def test_template_names_match_the_environments_module(
     assert name("MqttCluster", "ClusterName") == environments.ecs_cluster_name(env)
     assert name("MqttService", "ServiceName") == environments.ecs_service_name(env)
     assert name("MqttLogGroup", "LogGroupName") == environments.mqtt_log_group_name(env)
+    assert name("MonitoringDashboard", "DashboardName") == (
+        environments.cloudwatch_dashboard_name(env)
+    )
     variables = deployment.props("ApiFunction")["Environment"]["Variables"]
     assert substitute(variables["SESSION_SIGNING_KEY_PARAMETER"], params) == (
         environments.session_key_parameter(env)

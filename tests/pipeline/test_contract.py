@@ -95,6 +95,10 @@ def core_request(argv: list[str]) -> contract.Request:
 BUILDERS: list[tuple[str, Any]] = [
     ("deploy", lambda: main.deploy_request(**deploy_args())),
     ("plan", lambda: main.plan_request(env="dev", no_cloudfront=True, yoto_client_id="c", commit="abc", account=main.REAL_ACCOUNT)),
+    ("deploy", lambda: main.deploy_request(**deploy_args(env="prod", no_cloudfront=False, alarm_email="ops@example.com"))),
+    ("plan", lambda: main.plan_request(env="prod", no_cloudfront=False, yoto_client_id="c", commit="abc", account=main.REAL_ACCOUNT, alarm_email="o+x@ex.co.uk")),
+    ("integration-test", lambda: main.integration_test_request(env="dev", account=main.CALL_ACCOUNT)),
+    ("environment-url", lambda: main.environment_url_request(env="pr-9", account=main.REAL_ACCOUNT)),
     ("smoke", lambda: main.smoke_request(env="dev", url=None, account=main.CALL_ACCOUNT)),
     ("smoke", lambda: main.smoke_request(env=None, url="https://example.com/dev", account=main.REAL_ACCOUNT)),
     ("teardown", lambda: main.teardown_request(env="prod", force=True, github_repository="", account=main.REAL_ACCOUNT)),
@@ -132,6 +136,7 @@ def test_the_deploy_request_carries_every_dagger_argument() -> None:
         "commit": "0123456789abcdef",
         "yoto_client_id": "client-123",
         "no_cloudfront": True,
+        "alarm_email": "",
         "dashboard_dir": main.DASHBOARD_DIR,
         "github_repository": "owner/name",
         "gate_seconds": {"lint": 1.5, "test": 20},
@@ -192,6 +197,11 @@ def test_plan_takes_every_stack_changing_field_deploy_takes(dagger_module: Any) 
         (["cleanup-stale", "--max-age-hours", "0"], "positive number"),
         (["cleanup-stale", "--max-age-hours", "nan"], "positive number"),
         (["teardown", "--env", "prod"], "Refusing to tear down prod"),
+        (["deploy", "--env", "prod", "--build-dir", "b", "--oci-tarball", "x", "--alarm-email", "ops"], "Invalid alarm e-mail"),
+        (["deploy", "--env", "prod", "--build-dir", "b", "--oci-tarball", "x", "--alarm-email", "a@b.c,d@e.f"], "Invalid alarm e-mail"),
+        (["plan", "--env", "dev", "--build-dir", "b", "--oci-tarball", "x", "--alarm-email", "ops@example.com"], "only prod has"),
+        (["integration-test", "--env", "staging"], "Invalid environment name"),
+        (["environment-url"], "lacks env"),
     ],
 )  # fmt: skip
 def test_bad_requests_exit_2_with_one_sentence(
@@ -217,6 +227,22 @@ def test_host_flags_are_generated_from_the_request_fields(command: str) -> None:
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         assert (flag in result.stdout) is f.metadata["host"], flag
+
+
+def test_the_alarm_email_reaches_the_stack_parameters() -> None:
+    # The template had AlarmEmail, but nothing passed it: the SNS topic had no subscriber.
+    request = main.deploy_request(
+        **deploy_args(env="prod", no_cloudfront=False, alarm_email="ops@example.com")
+    )
+    image = f"{REGISTRY}/{environments.ecr_repository('prod')}@sha256:{HEX}"
+    assert pipeline._template_parameters(request, image)["AlarmEmail"] == "ops@example.com"
+    args = cli.build_parser().parse_args(
+        ["deploy", "--env", "prod", "--build-dir", "b", "--oci-tarball", "x",
+         "--alarm-email", "ops@example.com"]
+    )  # fmt: skip
+    host = cli.request_from_args(args)
+    assert isinstance(host, contract.DeployRequest)
+    assert pipeline._template_parameters(host, image)["AlarmEmail"] == "ops@example.com"
 
 
 def test_the_smoke_test_alias_is_the_smoke_command() -> None:

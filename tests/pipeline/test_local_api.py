@@ -87,3 +87,43 @@ def test_a_raising_handler_answers_500(tmp_path: Path) -> None:
         response = httpx.get(f"{url}/api/health", timeout=10)
     assert response.status_code == 500
     assert response.json() == {"message": "Internal Server Error"}
+
+
+def test_the_preview_relay_passes_storage_calls_through_with_their_lengths(
+    moto_endpoint: str, aws_environ: dict[str, str]
+) -> None:
+    # The preview points the app's S3 at /_aws on itself; a HEAD must keep S3's length (the
+    # app's `complete` compares it with the declared size) and a PUT its body.
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    import boto3
+
+    from yoto_smart_stream_ci.local_lambda import make_handler_class
+
+    boto3.client("s3").create_bucket(
+        Bucket="relay-test-bucket",
+        CreateBucketConfiguration={"LocationConstraint": aws_environ["AWS_REGION"]},
+    )
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), make_handler_class(None, "pr-1", "f", "eu-west-2", moto_endpoint)
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        relayed = boto3.client(
+            "s3", endpoint_url=f"http://127.0.0.1:{server.server_address[1]}/_aws"
+        )
+        url = relayed.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": "relay-test-bucket", "Key": "k", "ContentType": "audio/mpeg"},
+        )
+        assert "/_aws/relay-test-bucket/k?" in url
+        put = httpx.put(url, content=b"x" * 1000, headers={"content-type": "audio/mpeg"})
+        assert put.status_code == 200
+        head = relayed.head_object(Bucket="relay-test-bucket", Key="k")
+        assert head["ContentLength"] == 1000
+        assert head["ContentType"] == "audio/mpeg"
+        assert relayed.get_object(Bucket="relay-test-bucket", Key="k")["Body"].read() == b"x" * 1000
+    finally:
+        server.shutdown()
+        server.server_close()

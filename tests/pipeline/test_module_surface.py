@@ -30,6 +30,16 @@ AWS_ARGS = {
     ),
 }
 ENV = {"env": ("<class 'str'>", None, "Environment: prod, dev or pr-<number>")}
+ALARM_EMAIL = {
+    "alarm-email": (
+        "<class 'str'>",
+        '""',
+        "prod: e-mail address the alarms and the budget notify",
+    )
+}
+ADMIN_PASSWORD = {
+    "admin-password": (SECRET, "null", "Admin password (default: the env's SSM parameter)")
+}
 GITHUB = {
     "github-token": (SECRET, "null", "GitHub token for the PR comment"),
     "github-repository": ("<class 'str'>", '""', "GitHub repository OWNER/NAME for the PR comment"),
@@ -77,7 +87,7 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
         },
     ),
     "deploy": (
-        "Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; prints a summary.",
+        "Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; returns the summary (Markdown).",
         False,
         "never",
         "str",
@@ -88,6 +98,7 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
             "yoto-client-id": ("<class 'str'>", '""', "Yoto OAuth client id"),
             **GITHUB,
             "commit": ("<class 'str'>", '""', "Git commit being deployed"),
+            **ALARM_EMAIL,
             **AWS_ARGS,
             "lock-wait-seconds": (
                 "<class 'float'>",
@@ -95,6 +106,20 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
                 "How long to wait for an operation in progress on the stack",
             ),
         },
+    ),
+    "integration-test": (
+        "Full API, audio upload and streaming, a card created at Yoto, a forced token refresh.",
+        False,
+        "never",
+        "str",
+        {**ENV, **ADMIN_PASSWORD, **AWS_ARGS},
+    ),
+    "environment-url": (
+        "The env's DashboardUrl alone (no newline): the URL of its GitHub deployment.",
+        False,
+        "never",
+        "str",
+        {**ENV, **AWS_ARGS},
     ),
     "smoke-test": (
         "Health, ready, admin login, player list and an S3 upload/download round trip.",
@@ -118,6 +143,7 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
             "no-cloudfront": ("<class 'bool'>", "false", "Skip CloudFront (pr-N and dev only)"),
             "yoto-client-id": ("<class 'str'>", '""', "Yoto OAuth client id"),
             "commit": ("<class 'str'>", '""', "Git commit being deployed"),
+            **ALARM_EMAIL,
             **AWS_ARGS,
         },
     ),
@@ -250,6 +276,8 @@ def test_every_aws_step_is_never_cached(api: dict[str, Any]) -> None:
         [
             "publish-image",
             "deploy",
+            "integration-test",
+            "environment-url",
             "smoke-test",
             "plan",
             "teardown",

@@ -1,8 +1,15 @@
 """The audio library: presigned uploads straight to S3, list, delete, public streaming.
 
 Uploads never pass through Lambda (its payloads are capped at 6 MB): the API hands out a
-presigned PUT whose signature covers the declared content type and length, and checks the
-object's real size with HeadObject before the audio is used.
+presigned PUT whose signature covers the declared content type and length
+(``X-Amz-SignedHeaders=content-length;content-type;host``), so real S3 refuses a PUT of any
+other length or type. ``complete`` checks the stored object anyway (HeadObject: size and
+Content-Type must equal what was declared) before the audio is marked ready, because an
+emulator, or a client holding other credentials, may not honour the signature.
+
+Only the uploader or an admin may complete or delete an audio item. The public
+``GET /audio/{id}`` changes nothing: it serves ready audio, and a pending upload only when
+the stored object already passes the same check ``complete`` makes.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from pydantic import BaseModel, Field
 from yoto_smart_stream.aws import AwsClients
 from yoto_smart_stream.config import Settings
 from yoto_smart_stream.dependencies import AudioStoreDep, AwsDep, CurrentUser, SettingsDep
+from yoto_smart_stream.errors import error_responses
 from yoto_smart_stream.storage.library import AudioStore
+from yoto_smart_stream.storage.users import UserRecord
 
-router = APIRouter(tags=["audio"])
+router = APIRouter(tags=["audio"], responses=error_responses(503))
 
 AUDIO_ID_PATTERN = r"^[0-9a-f]{32}$"
 AudioId = Annotated[str, Path(pattern=AUDIO_ID_PATTERN, description="32 hex characters")]
@@ -51,6 +60,7 @@ class Audio(BaseModel):
     status: str
     created_at: int
     stream_url: str
+    uploaded_by: str | None = None
 
 
 class Deleted(BaseModel):
@@ -69,15 +79,10 @@ def _audio(settings: Settings, item: dict[str, Any]) -> Audio:
     return Audio(**item, stream_url=stream_url(settings, item["audio_id"]))
 
 
-def ensure_uploaded(
-    settings: Settings, aws: AwsClients, audio: AudioStore, item: dict[str, Any]
-) -> dict[str, Any]:
-    """Confirm a pending upload reached S3 within the size limit; mark it ready.
-
-    Raises 409 while the object is missing and 413 (deleting it) when it is too large.
-    """
-    if item["status"] == "ready":
-        return item
+def verify_upload(settings: Settings, aws: AwsClients, item: dict[str, Any]) -> int:
+    """The stored object's size, if it is exactly what was declared; 409 if it is missing or
+    differs. Reads only: a bad object is left where it is (the uploader may PUT again or
+    delete the audio)."""
     try:
         head = aws.s3.head_object(Bucket=settings.s3_audio_bucket, Key=object_key(item["audio_id"]))
     except ClientError as exc:
@@ -87,14 +92,32 @@ def ensure_uploaded(
             ) from exc
         raise
     size = int(head["ContentLength"])
-    if size > settings.max_upload_bytes:
-        aws.s3.delete_object(Bucket=settings.s3_audio_bucket, Key=object_key(item["audio_id"]))
+    if size != int(item["size_bytes"]):
         raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"The uploaded file is {size} bytes; the limit is {settings.max_upload_bytes}.",
+            status.HTTP_409_CONFLICT,
+            f"The stored file is {size} bytes but {item['size_bytes']} were declared; "
+            "upload it again or delete the audio.",
         )
-    audio.mark_ready(item["audio_id"], size)
-    return {**item, "status": "ready", "size_bytes": size}
+    stored_type = str(head.get("ContentType", "")).split(";")[0].strip().lower()
+    if stored_type != item["content_type"]:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"The stored file's Content-Type is not the declared {item['content_type']}; "
+            "upload it again or delete the audio.",
+        )
+    return size
+
+
+def may_change(user: UserRecord, owner: object) -> bool:
+    """The owner (uploader or creator) or an admin. Items without an owner: admins only."""
+    return user.role == "admin" or (isinstance(owner, str) and owner == user.username)
+
+
+def _owned_or_403(user: UserRecord, item: dict[str, Any], what: str) -> None:
+    if not may_change(user, item.get("uploaded_by")):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"Only its uploader or an admin may {what} this audio."
+        )
 
 
 def _get_or_404(audio: AudioStore, audio_id: str) -> dict[str, Any]:
@@ -104,7 +127,12 @@ def _get_or_404(audio: AudioStore, audio_id: str) -> dict[str, Any]:
     return item
 
 
-@router.post("/api/audio/uploads", response_model=UploadTicket, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api/audio/uploads",
+    response_model=UploadTicket,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(400, 401, 403, 413, 415),
+)
 def create_upload(
     body: UploadRequest,
     user: CurrentUser,
@@ -116,7 +144,7 @@ def create_upload(
     if content_type not in settings.allowed_audio_content_types:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            f"Content type {body.content_type!r} is not accepted; use one of "
+            "That content type is not accepted; use one of "
             f"{', '.join(settings.allowed_audio_content_types)}.",
         )
     if body.size_bytes > settings.max_upload_bytes:
@@ -155,26 +183,40 @@ def create_upload(
     )
 
 
-@router.post("/api/audio/{audio_id}/complete", response_model=Audio)
+@router.post(
+    "/api/audio/{audio_id}/complete",
+    response_model=Audio,
+    responses=error_responses(401, 403, 404, 409),
+)
 def complete_upload(
     audio_id: AudioId, user: CurrentUser, settings: SettingsDep, aws: AwsDep, audio: AudioStoreDep
 ) -> Audio:
-    """Call after the PUT: verifies the object and marks the audio ready."""
+    """Call after the PUT: checks the stored object against the declared size and type, then
+    marks the audio ready. A mismatch is a 409 that removes nothing."""
     item = _get_or_404(audio, audio_id)
-    return _audio(settings, ensure_uploaded(settings, aws, audio, item))
+    _owned_or_403(user, item, "complete")
+    if item["status"] != "ready":
+        size = verify_upload(settings, aws, item)
+        audio.mark_ready(audio_id, size)
+        item = {**item, "status": "ready", "size_bytes": size}
+    return _audio(settings, item)
 
 
-@router.get("/api/audio", response_model=list[Audio])
+@router.get("/api/audio", response_model=list[Audio], responses=error_responses(401))
 def list_audio(user: CurrentUser, settings: SettingsDep, audio: AudioStoreDep) -> list[Audio]:
     items = sorted(audio.list(), key=lambda i: i.get("created_at", 0), reverse=True)
     return [_audio(settings, i) for i in items]
 
 
-@router.delete("/api/audio/{audio_id}", response_model=Deleted)
+@router.delete(
+    "/api/audio/{audio_id}",
+    response_model=Deleted,
+    responses=error_responses(401, 403, 404),
+)
 def delete_audio(
     audio_id: AudioId, user: CurrentUser, settings: SettingsDep, aws: AwsDep, audio: AudioStoreDep
 ) -> Deleted:
-    _get_or_404(audio, audio_id)
+    _owned_or_403(user, _get_or_404(audio, audio_id), "delete")
     # Object first: a failure leaves the item, so the delete can simply be retried.
     aws.s3.delete_object(Bucket=settings.s3_audio_bucket, Key=object_key(audio_id))
     audio.delete(audio_id)
@@ -185,13 +227,18 @@ def delete_audio(
     "/audio/{audio_id}",
     response_class=RedirectResponse,
     status_code=status.HTTP_307_TEMPORARY_REDIRECT,
-    responses={307: {"description": "to a short-lived presigned S3 GET"}},
+    responses={
+        307: {"description": "to a short-lived presigned S3 GET"},
+        **error_responses(404, 409),
+    },
 )
 def stream_audio(
     audio_id: AudioId, settings: SettingsDep, aws: AwsDep, audio: AudioStoreDep
 ) -> RedirectResponse:
-    """Public: Yoto players fetch trackUrl without our cookie."""
-    item = ensure_uploaded(settings, aws, audio, _get_or_404(audio, audio_id))
+    """Public (Yoto players fetch trackUrl without our cookie), so it writes nothing."""
+    item = _get_or_404(audio, audio_id)
+    if item["status"] != "ready":
+        verify_upload(settings, aws, item)
     url = aws.s3.generate_presigned_url(
         "get_object",
         Params={

@@ -11,16 +11,22 @@ from pydantic import BaseModel, Field
 
 from yoto_smart_stream.dependencies import (
     AudioStoreDep,
-    AwsDep,
     CardStoreDep,
     CurrentUser,
     SettingsDep,
     YotoApiDep,
 )
-from yoto_smart_stream.routers.audio import AUDIO_ID_PATTERN, ensure_uploaded, stream_url
+from yoto_smart_stream.errors import error_responses
+from yoto_smart_stream.routers.audio import AUDIO_ID_PATTERN, may_change, stream_url
+from yoto_smart_stream.storage.users import UserRecord
 from yoto_smart_stream.yoto.client import YotoNotFoundError
 
-router = APIRouter(prefix="/api/cards/streaming", tags=["cards"])
+# Every route here may reach Yoto: 502 (nonsense answer) and 503 (outage) come from there.
+router = APIRouter(
+    prefix="/api/cards/streaming", tags=["cards"], responses=error_responses(401, 502, 503)
+)
+# Creating or rewriting a card: a JSON body, audio that must exist and be complete, Yoto.
+WRITE_RESPONSES = error_responses(400, 403, 404, 409, 413)
 
 LOOPBACK_HTTP = ("http://127.0.0.1:", "http://localhost:")
 CARD_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -48,7 +54,7 @@ class Deleted(BaseModel):
 
 
 def _chapters(
-    body: NewStreamingCard, settings: SettingsDep, aws: AwsDep, audio: AudioStoreDep
+    body: NewStreamingCard, settings: SettingsDep, audio: AudioStoreDep
 ) -> list[dict[str, object]]:
     """One chapter per track, in the order given (the order the card plays)."""
     # Players fetch tracks over https; only a local preview (a loopback address, which no real
@@ -68,7 +74,11 @@ def _chapters(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 f"Audio {audio_id!r} is {item['content_type']}; streaming cards need audio/mpeg.",
             )
-        item = ensure_uploaded(settings, aws, audio, item)
+        if item["status"] != "ready":
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"Audio {audio_id!r} is not complete; call POST /api/audio/{audio_id}/complete.",
+            )
         key = f"{index:02d}"
         chapters.append(
             {
@@ -88,17 +98,28 @@ def _chapters(
     return chapters
 
 
-@router.post("", response_model=StreamingCard, status_code=status.HTTP_201_CREATED)
+def _owned_or_403(user: UserRecord, card: dict[str, object], what: str) -> None:
+    if not may_change(user, card.get("created_by")):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"Only its creator or an admin may {what} this card."
+        )
+
+
+@router.post(
+    "",
+    response_model=StreamingCard,
+    status_code=status.HTTP_201_CREATED,
+    responses=WRITE_RESPONSES,
+)
 def create_card(
     body: NewStreamingCard,
     user: CurrentUser,
     settings: SettingsDep,
-    aws: AwsDep,
     audio: AudioStoreDep,
     cards: CardStoreDep,
     api: YotoApiDep,
 ) -> StreamingCard:
-    chapters = _chapters(body, settings, aws, audio)
+    chapters = _chapters(body, settings, audio)
     card = api.create_content({"title": body.title, "content": {"chapters": chapters}})
     created = StreamingCard(
         card_id=card["cardId"],
@@ -106,7 +127,9 @@ def create_card(
         audio_ids=body.audio_ids,
         created_at=int(time.time()),
     )
-    cards.put(created.card_id, created.model_dump(exclude={"card_id"}))
+    cards.put(
+        created.card_id, {**created.model_dump(exclude={"card_id"}), "created_by": user.username}
+    )
     return created
 
 
@@ -116,13 +139,12 @@ def list_cards(user: CurrentUser, cards: CardStoreDep) -> list[StreamingCard]:
     return [StreamingCard(**c) for c in items]
 
 
-@router.put("/{card_id}", response_model=StreamingCard)
+@router.put("/{card_id}", response_model=StreamingCard, responses=WRITE_RESPONSES)
 def update_card(
     card_id: CardId,
     body: NewStreamingCard,
     user: CurrentUser,
     settings: SettingsDep,
-    aws: AwsDep,
     audio: AudioStoreDep,
     cards: CardStoreDep,
     api: YotoApiDep,
@@ -131,7 +153,8 @@ def update_card(
     existing = cards.get(card_id)
     if existing is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No streaming card {card_id!r}.")
-    chapters = _chapters(body, settings, aws, audio)
+    _owned_or_403(user, existing, "change")
+    chapters = _chapters(body, settings, audio)
     api.create_content({"cardId": card_id, "title": body.title, "content": {"chapters": chapters}})
     updated = StreamingCard(
         card_id=card_id,
@@ -139,16 +162,19 @@ def update_card(
         audio_ids=body.audio_ids,
         created_at=int(existing.get("created_at", time.time())),
     )
-    cards.put(card_id, updated.model_dump(exclude={"card_id"}))
+    owner = {"created_by": existing["created_by"]} if existing.get("created_by") else {}
+    cards.put(card_id, {**updated.model_dump(exclude={"card_id"}), **owner})
     return updated
 
 
-@router.delete("/{card_id}", response_model=Deleted)
+@router.delete("/{card_id}", response_model=Deleted, responses=error_responses(403, 404, 409))
 def delete_card(
     card_id: CardId, user: CurrentUser, cards: CardStoreDep, api: YotoApiDep
 ) -> Deleted:
-    if cards.get(card_id) is None:
+    card = cards.get(card_id)
+    if card is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No streaming card {card_id!r}.")
+    _owned_or_403(user, card, "delete")
     # Already gone at Yoto (deleted in the Yoto app): just forget it here too.
     with contextlib.suppress(YotoNotFoundError):
         api.delete_content(card_id)

@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from yoto_smart_stream.dependencies import AwsDep, CardStoreDep, CurrentUser, YotoApiDep
-from yoto_smart_stream.storage.events import InvalidCursorError, latest_states, recent_events
+from yoto_smart_stream.errors import error_responses
+from yoto_smart_stream.storage.events import CURSOR_PATTERN, latest_states, recent_events
 from yoto_smart_stream.yoto.client import YotoApiClient, YotoError
 
-router = APIRouter(prefix="/api/players", tags=["players"])
+router = APIRouter(prefix="/api/players", tags=["players"], responses=error_responses(401, 503))
+# Routes that ask Yoto: 409 while no account is linked (or the player is offline), 404 for an
+# unknown player, 502 for a nonsense answer.
+YOTO_RESPONSES = error_responses(404, 409, 502)
 
 # Yoto device ids are short alphanumerics; anything else (dots, slashes) never reaches Yoto.
 PLAYER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -64,17 +68,20 @@ class PlayerDetail(PlayerState):
     status: dict[str, Any] = Field(default_factory=dict)
 
 
-class ControlRequest(BaseModel):
-    action: Literal["play", "pause", "stop", "volume"]
-    volume: int | None = Field(default=None, ge=0, le=100, strict=True)
+# Two shapes told apart by "action", so the OpenAPI schema itself says that "volume" (0-100)
+# comes with the volume action and with no other.
+class PlaybackControl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["play", "pause", "stop"]
 
-    @model_validator(mode="after")
-    def volume_only_with_volume_action(self) -> ControlRequest:
-        if self.action == "volume" and self.volume is None:
-            raise ValueError("action 'volume' needs a 'volume' from 0 to 100")
-        if self.action != "volume" and self.volume is not None:
-            raise ValueError(f"action {self.action!r} takes no 'volume'")
-        return self
+
+class VolumeControl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["volume"]
+    volume: int = Field(ge=0, le=100, strict=True)
+
+
+ControlRequest = Annotated[PlaybackControl | VolumeControl, Field(discriminator="action")]
 
 
 class ControlResult(BaseModel):
@@ -170,7 +177,7 @@ def _find(api: YotoApiDep, player_id: str) -> dict[str, Any]:
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"No player {player_id!r} in this family.")
 
 
-@router.get("", response_model=list[PlayerState])
+@router.get("", response_model=list[PlayerState], responses=YOTO_RESPONSES)
 def list_players(
     user: CurrentUser, api: YotoApiDep, aws: AwsDep, cards: CardStoreDep
 ) -> list[PlayerState]:
@@ -184,7 +191,7 @@ def list_players(
     ]
 
 
-@router.get("/{player_id}", response_model=PlayerDetail)
+@router.get("/{player_id}", response_model=PlayerDetail, responses=YOTO_RESPONSES)
 def get_player(
     player_id: PlayerId, user: CurrentUser, api: YotoApiDep, aws: AwsDep, cards: CardStoreDep
 ) -> PlayerDetail:
@@ -195,7 +202,11 @@ def get_player(
     return PlayerDetail(**state.model_dump(), status=status_body)
 
 
-@router.post("/{player_id}/control", response_model=ControlResult)
+@router.post(
+    "/{player_id}/control",
+    response_model=ControlResult,
+    responses={**YOTO_RESPONSES, **error_responses(400, 403, 413)},
+)
 def control(
     player_id: PlayerId, body: ControlRequest, user: CurrentUser, api: YotoApiDep
 ) -> ControlResult:
@@ -207,7 +218,7 @@ def control(
             status.HTTP_409_CONFLICT,
             f"{name} is offline, so it cannot hear this. Switch it on and try again.",
         )
-    payload = {"volume": body.volume} if body.action == "volume" else {}
+    payload = {"volume": body.volume} if isinstance(body, VolumeControl) else {}
     api.send_command(player_id, COMMANDS[body.action], payload)
     return ControlResult(status="sent", action=body.action)
 
@@ -218,11 +229,8 @@ def events(
     user: CurrentUser,
     aws: AwsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
 ) -> EventPageOut:
     """Newest first, from the MQTT handler's items; pass ``next_cursor`` for the next page."""
-    try:
-        page = recent_events(aws.table, player_id, limit, cursor)
-    except InvalidCursorError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+    page = recent_events(aws.table, player_id, limit, cursor)
     return EventPageOut(items=[PlayerEvent(**i) for i in page.items], next_cursor=page.next_cursor)

@@ -6,16 +6,19 @@ import hmac
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, Field
 
 from yoto_smart_stream.config import Settings
 from yoto_smart_stream.dependencies import (
     AdminUser,
     CurrentUser,
+    LoginThrottleDep,
     SettingsDep,
     UserStoreDep,
 )
+from yoto_smart_stream.errors import error_responses
+from yoto_smart_stream.login_throttle import source_address
 from yoto_smart_stream.secrets import admin_bootstrap_password
 from yoto_smart_stream.security import (
     SESSION_COOKIE,
@@ -25,7 +28,7 @@ from yoto_smart_stream.security import (
 )
 from yoto_smart_stream.storage.users import UserRecord, UserStore
 
-router = APIRouter(prefix="/api", tags=["users"])
+router = APIRouter(prefix="/api", tags=["users"], responses=error_responses(503))
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,31}$"
 Username = Annotated[str, Path(pattern=USERNAME_PATTERN, description="lower-case user name")]
@@ -94,40 +97,52 @@ def _bootstrap_admin(settings: Settings, users: UserStore, password: str) -> Use
 @router.post(
     "/user/login",
     response_model=SessionOut,
-    responses={401: {"description": "bad credentials"}, 429: {"description": "locked out"}},
+    responses=error_responses(400, 401, 403, 413, 429),
 )
 def login(
-    body: LoginRequest, response: Response, settings: SettingsDep, users: UserStoreDep
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    users: UserStoreDep,
+    throttle: LoginThrottleDep,
 ) -> SessionOut:
+    """Sign in. Failures are throttled per (user name, source address) and per address, the
+    same way for names that exist and names that do not (``login_throttle``)."""
     username = body.username.strip().lower()
+    source = source_address(request, settings)
+    now = int(time.time())
+    wait = throttle.retry_after(username, source, now)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "Too many failed logins; try again later.",
+            headers={"Retry-After": str(wait)},
+        )
     user = users.get(username)
     if user is None and username == settings.admin_username:
         user = _bootstrap_admin(settings, users, body.password)
         if user is not None:
+            throttle.succeeded(username, source)
             _set_session_cookie(response, settings, user)
             return SessionOut(username=user.username, role=user.role)
-    now = int(time.time())
-    if user is not None and user.locked_until > now:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            "Too many failed logins; try again later.",
-            headers={"Retry-After": str(user.locked_until - now)},
-        )
     matches, upgraded_hash = verify_password(user.password_hash if user else None, body.password)
     if user is None or not matches:
-        if user is not None:
-            users.record_failed_login(
-                user.username, settings.login_max_failures, settings.login_lockout_seconds
-            )
+        throttle.failed(username, source, now)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_CREDENTIALS)
+    throttle.succeeded(username, source)
     if user.disabled:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "This account is disabled.")
-    users.record_successful_login(user.username, upgraded_hash)
+    if upgraded_hash:
+        users.store_upgraded_hash(user.username, upgraded_hash)
+    if not user.session_epoch:  # an item from before session epochs: give it one
+        users.end_sessions(user.username)
+        user = users.get(user.username) or user
     _set_session_cookie(response, settings, user)
     return SessionOut(username=user.username, role=user.role)
 
 
-@router.post("/user/logout", response_model=Message)
+@router.post("/user/logout", response_model=Message, responses=error_responses(401, 403))
 def logout(
     response: Response, user: CurrentUser, users: UserStoreDep, settings: SettingsDep
 ) -> Message:
@@ -142,17 +157,22 @@ def logout(
     return Message(status="logged out")
 
 
-@router.get("/user/session", response_model=SessionOut)
+@router.get("/user/session", response_model=SessionOut, responses=error_responses(401))
 def session(user: CurrentUser) -> SessionOut:
     return SessionOut(username=user.username, role=user.role)
 
 
-@router.get("/admin/users", response_model=list[UserOut])
+@router.get("/admin/users", response_model=list[UserOut], responses=error_responses(401, 403))
 def list_users(admin: AdminUser, users: UserStoreDep) -> list[UserOut]:
     return sorted((UserOut.of(u) for u in users.list()), key=lambda u: u.username)
 
 
-@router.post("/admin/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/admin/users",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(400, 401, 403, 409, 413),
+)
 def create_user(body: NewUser, admin: AdminUser, users: UserStoreDep) -> UserOut:
     if not users.create(body.username, hash_password(body.password), body.role):
         raise HTTPException(status.HTTP_409_CONFLICT, f"User {body.username!r} already exists.")
@@ -167,7 +187,11 @@ def _not_self(admin: UserRecord, username: str, verb: str) -> None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"You cannot {verb} your own account.")
 
 
-@router.post("/admin/users/{username}/disable", response_model=UserOut)
+@router.post(
+    "/admin/users/{username}/disable",
+    response_model=UserOut,
+    responses=error_responses(401, 403, 404, 409),
+)
 def disable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> UserOut:
     _not_self(admin, username, "disable")
     if not users.set_disabled(username, True):
@@ -178,7 +202,11 @@ def disable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> U
     return UserOut.of(disabled)
 
 
-@router.post("/admin/users/{username}/enable", response_model=UserOut)
+@router.post(
+    "/admin/users/{username}/enable",
+    response_model=UserOut,
+    responses=error_responses(401, 403, 404),
+)
 def enable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> UserOut:
     if not users.set_disabled(username, False):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
@@ -188,7 +216,11 @@ def enable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> Us
     return UserOut.of(enabled)
 
 
-@router.delete("/admin/users/{username}", response_model=Message)
+@router.delete(
+    "/admin/users/{username}",
+    response_model=Message,
+    responses=error_responses(401, 403, 404, 409),
+)
 def delete_user(username: Username, admin: AdminUser, users: UserStoreDep) -> Message:
     _not_self(admin, username, "delete")
     if not users.delete(username):

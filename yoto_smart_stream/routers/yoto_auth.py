@@ -14,9 +14,12 @@ from yoto_smart_stream.dependencies import (
     CurrentUser,
     TokenManagerDep,
 )
+from yoto_smart_stream.errors import error_responses
 from yoto_smart_stream.storage.device_login import DeviceLoginStore
 
-router = APIRouter(prefix="/api/auth", tags=["yoto account"])
+router = APIRouter(
+    prefix="/api/auth", tags=["yoto account"], responses=error_responses(401, 502, 503)
+)
 
 # Added to the interval whenever Yoto answers slow_down (RFC 8628, section 3.5).
 SLOW_DOWN_STEP_SECONDS = 5
@@ -50,7 +53,7 @@ def _logins(aws: AwsDep) -> DeviceLoginStore:
     return DeviceLoginStore(aws.table)
 
 
-@router.post("/start", response_model=DeviceLoginStarted)
+@router.post("/start", response_model=DeviceLoginStarted, responses=error_responses(403, 409))
 def start(admin: AdminUser, auth: AuthClientDep, aws: AwsDep) -> DeviceLoginStarted:
     code = auth.start_device_code()
     # The device code stays server-side; the browser only sees the user code.
@@ -64,7 +67,7 @@ def start(admin: AdminUser, auth: AuthClientDep, aws: AwsDep) -> DeviceLoginStar
     )
 
 
-@router.post("/poll", response_model=DeviceLoginPoll)
+@router.post("/poll", response_model=DeviceLoginPoll, responses=error_responses(403, 409))
 def poll(
     admin: AdminUser, auth: AuthClientDep, aws: AwsDep, tokens: TokenManagerDep
 ) -> DeviceLoginPoll:
@@ -111,7 +114,7 @@ def link_status(user: CurrentUser, tokens: TokenManagerDep, aws: AwsDep) -> Link
     return LinkStatus(linked=False, state="waiting" if _logins(aws).pending() else "not_linked")
 
 
-@router.post("/disconnect", response_model=Disconnected)
+@router.post("/disconnect", response_model=Disconnected, responses=error_responses(403))
 def disconnect(admin: AdminUser, tokens: TokenManagerDep, aws: AwsDep) -> Disconnected:
     """Forget the Yoto tokens (and any half-finished login); linking again starts afresh."""
     tokens.forget()

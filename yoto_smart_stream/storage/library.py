@@ -48,12 +48,18 @@ class AudioStore:
         return [_without_keys(i) for i in _query_partition(self._table, schema.AUDIO_PK)]
 
     def mark_ready(self, audio_id: str, size_bytes: int) -> None:
-        self._table.update_item(
-            Key=schema.audio_key(audio_id),
-            UpdateExpression="SET #status = :ready, size_bytes = :size",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":ready": "ready", ":size": size_bytes},
-        )
+        # Conditional: an item deleted meanwhile must not come back as a partial one.
+        try:
+            self._table.update_item(
+                Key=schema.audio_key(audio_id),
+                UpdateExpression="SET #status = :ready, size_bytes = :size",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":ready": "ready", ":size": size_bytes},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     def delete(self, audio_id: str) -> None:
         self._table.delete_item(Key=schema.audio_key(audio_id))

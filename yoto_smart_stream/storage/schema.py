@@ -6,13 +6,14 @@ scans.
 
 | Item                | PK                  | SK                              | Notes                                   |
 |---------------------|---------------------|---------------------------------|-----------------------------------------|
-| App user            | ``USER``            | ``USER#<username>``             | argon2 hash, role, disabled, lockout    |
+| App user            | ``USER``            | ``USER#<username>``             | argon2 hash, role, disabled, epoch      |
 | Yoto tokens         | ``YOTO``            | ``TOKENS``                      | access/refresh token, expiry, lock      |
 | Device-code login   | ``YOTO``            | ``DEVICE_CODE``                 | pending device code, ``expires_at``     |
 | Audio metadata      | ``AUDIO``           | ``AUDIO#<audio_id>``            | S3 key, title, content type, size       |
 | Streaming card      | ``CARD``            | ``CARD#<card_id>``              | Yoto card id, title, audio ids          |
 | Player event        | ``PLAYER#<id>``     | ``EVENT#<event_utc>#<digest>``  | TTL ``expires_at``; digest = idempotency |
 | Player latest state | ``PLAYER#<id>``     | ``STATE``                       | last event fields, ``updated_at``       |
+| Sign-in throttle    | ``THROTTLE#<hash>`` | ``WINDOW``                      | failures, ``window_ends``, TTL          |
 
 Event sort keys start with a sortable UTC timestamp so a query with
 ``ScanIndexForward=False`` returns newest first. The digest is a hash of the topic and the raw
@@ -41,6 +42,8 @@ CARD_PK = "CARD"
 PLAYER_STATE_SK = "STATE"
 EVENT_SK_PREFIX = "EVENT#"
 EVENT_TTL_SECONDS = 14 * 24 * 3600
+THROTTLE_PK_PREFIX = "THROTTLE#"
+THROTTLE_SK = "WINDOW"
 
 
 def user_key(username: str) -> dict[str, str]:
@@ -61,6 +64,11 @@ def audio_key(audio_id: str) -> dict[str, str]:
 
 def card_key(card_id: str) -> dict[str, str]:
     return {PARTITION_KEY: CARD_PK, SORT_KEY: f"CARD#{card_id}"}
+
+
+def throttle_key(digest: str) -> dict[str, str]:
+    # One partition per key: a flood of guesses against one key never heats a shared partition.
+    return {PARTITION_KEY: f"{THROTTLE_PK_PREFIX}{digest}", SORT_KEY: THROTTLE_SK}
 
 
 def player_pk(player_id: str) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from yoto_smart_stream.storage import schema
-from yoto_smart_stream.storage.items import now_epoch, plain
+from yoto_smart_stream.storage.items import now_epoch
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -23,10 +24,10 @@ class UserRecord:
     role: str
     disabled: bool
     created_at: int
-    failed_logins: int = 0
-    locked_until: int = 0
-    # Bumped on logout and disable; sessions carry it, so older sessions stop working.
-    session_version: int = 0
+    # Random, new at creation and on logout, disable and enable; sessions carry it, so older sessions
+    # stop working, and a deleted user's session never fits a re-created user of that name
+    # (a counter starting at 0 would). Empty on items written before it existed.
+    session_epoch: str = ""
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> UserRecord:
@@ -36,10 +37,12 @@ class UserRecord:
             role=str(item["role"]),
             disabled=bool(item.get("disabled", False)),
             created_at=int(item.get("created_at", 0)),
-            failed_logins=int(item.get("failed_logins", 0)),
-            locked_until=int(item.get("locked_until", 0)),
-            session_version=int(item.get("session_version", 0)),
+            session_epoch=str(item.get("session_epoch", "")),
         )
+
+
+def new_session_epoch() -> str:
+    return secrets.token_urlsafe(16)
 
 
 def _condition_failed(exc: ClientError) -> bool:
@@ -83,7 +86,7 @@ class UserStore:
                     "role": role,
                     "disabled": False,
                     "created_at": now_epoch(),
-                    "session_version": 0,
+                    "session_epoch": new_session_epoch(),
                 },
                 ConditionExpression="attribute_not_exists(PK)",
             )
@@ -93,54 +96,26 @@ class UserStore:
             raise
         return True
 
-    def record_failed_login(self, username: str, max_failures: int, lockout_seconds: int) -> int:
-        """Count a failed login; lock the account once ``max_failures`` is reached.
-
-        Returns the epoch second the lock ends (0 if not locked). The counter is an atomic ADD,
-        so parallel guesses cannot slip past the limit.
-        """
+    def store_upgraded_hash(self, username: str, password_hash: str) -> None:
+        """Keep the rehash argon2 asked for (its parameters changed since the user was made)."""
         try:
-            item = self._table.update_item(
+            self._table.update_item(
                 Key=schema.user_key(username),
-                UpdateExpression="ADD failed_logins :one",
+                UpdateExpression="SET password_hash = :hash",
                 ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":one": 1},
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
+                ExpressionAttributeValues={":hash": password_hash},
+            )
         except ClientError as exc:
-            if _condition_failed(exc):
-                return 0
-            raise
-        if int(plain(item.get("failed_logins", 0))) < max_failures:
-            return 0
-        locked_until = now_epoch() + lockout_seconds
-        self._table.update_item(
-            Key=schema.user_key(username),
-            UpdateExpression="SET locked_until = :until, failed_logins = :zero",
-            ExpressionAttributeValues={":until": locked_until, ":zero": 0},
-        )
-        return locked_until
-
-    def record_successful_login(self, username: str, password_hash: str | None = None) -> None:
-        """Reset the failure counter (and store an upgraded hash if argon2 asked for one)."""
-        expression = "SET failed_logins = :zero, locked_until = :zero"
-        values: dict[str, Any] = {":zero": 0}
-        if password_hash:
-            expression += ", password_hash = :hash"
-            values[":hash"] = password_hash
-        self._table.update_item(
-            Key=schema.user_key(username),
-            UpdateExpression=expression,
-            ExpressionAttributeValues=values,
-        )
+            if not _condition_failed(exc):
+                raise
 
     def set_disabled(self, username: str, disabled: bool) -> bool:
         try:
             self._table.update_item(
                 Key=schema.user_key(username),
-                UpdateExpression="SET disabled = :d ADD session_version :one",
+                UpdateExpression="SET disabled = :d, session_epoch = :epoch",
                 ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":d": disabled, ":one": 1},
+                ExpressionAttributeValues={":d": disabled, ":epoch": new_session_epoch()},
             )
         except ClientError as exc:
             if _condition_failed(exc):
@@ -152,9 +127,9 @@ class UserStore:
         try:
             self._table.update_item(
                 Key=schema.user_key(username),
-                UpdateExpression="ADD session_version :one",
+                UpdateExpression="SET session_epoch = :epoch",
                 ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":one": 1},
+                ExpressionAttributeValues={":epoch": new_session_epoch()},
             )
         except ClientError as exc:
             if not _condition_failed(exc):

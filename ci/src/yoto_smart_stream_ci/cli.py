@@ -28,6 +28,8 @@ DESCRIPTIONS = {
     "deploy": "network, secrets, sam package + deploy, dashboard, smoke test, summary",
     "plan": "show the change set deploy would apply, without executing it",
     "smoke": "smoke-test an environment or a URL",
+    "integration-test": "the post-deploy suite: full API, streaming, cards, token refresh",
+    "environment-url": "print where users open the env (its DashboardUrl), nothing else",
     "teardown": "delete an environment and verify nothing remains",
     "cleanup-stale": "tear down stale pr-* environments",
     "releases": "list an environment's recorded releases, newest first",

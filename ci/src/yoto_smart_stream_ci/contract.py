@@ -113,6 +113,9 @@ _CLIENT_ID_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 _URL_RE = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
 _PATH_RE = re.compile(r"^[^\x00\n]{1,1024}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")
+# One plain address: SNS e-mail subscriptions take exactly one, and CloudFormation passes it
+# on verbatim, so anything else would only fail minutes later inside the stack update.
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str, *, optional: bool = True) -> str:
@@ -200,6 +203,9 @@ class StackChange(AwsFacing):
     commit: str = field(default="", metadata=_help("the git commit being deployed"))
     yoto_client_id: str = field(default="", metadata=_help("the Yoto OAuth client id"))
     no_cloudfront: bool = field(default=False, metadata=_help("skip CloudFront (pr-N and dev)"))
+    alarm_email: str = field(
+        default="", metadata=_help("prod: the address the alarms and the budget notify")
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -215,6 +221,15 @@ class StackChange(AwsFacing):
         _check(_CLIENT_ID_RE, self.yoto_client_id, "Yoto client id")
         if self.no_cloudfront and environments.env_kind(self.env) is environments.EnvKind.PROD:
             raise RequestError("CloudFront cannot be turned off for prod.")
+        if self.alarm_email and not _EMAIL_RE.fullmatch(self.alarm_email):
+            raise RequestError(
+                f"Invalid alarm e-mail {self.alarm_email[:60]!r}: give one address, "
+                "like ops@example.com."
+            )
+        if self.alarm_email and not environments.settings_for(self.env).alarms_enabled:
+            raise RequestError(
+                f"{self.env} has no alarms (only prod has), so --alarm-email would notify nobody."
+            )
 
     def validate_complete(self) -> None:
         # Only the Dagger layer holds a request whose image is still being published; it is
@@ -283,6 +298,32 @@ class SmokeRequest(AwsFacing):
             _env(self.env)
         if self.url is not None:
             _check(_URL_RE, self.url, "URL", optional=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntegrationTestRequest(AwsFacing):
+    """The post-deploy suite (``integration``): the full API, streaming, cards, token refresh."""
+
+    command: ClassVar[str] = "integration-test"
+
+    env: str = field(metadata=_help("the deployed environment to test (develop runs it on dev)"))
+
+    def validate(self) -> None:
+        super().validate()
+        _env(self.env)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentUrlRequest(AwsFacing):
+    """Where users open an environment: its stack's DashboardUrl output, alone on stdout."""
+
+    command: ClassVar[str] = "environment-url"
+
+    env: str = field(metadata=_help("prod, dev or pr-<number>"))
+
+    def validate(self) -> None:
+        super().validate()
+        _env(self.env)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -460,6 +501,8 @@ REQUEST_TYPES: dict[str, type[Request]] = {
         DeployRequest,
         PlanRequest,
         SmokeRequest,
+        IntegrationTestRequest,
+        EnvironmentUrlRequest,
         TeardownRequest,
         CleanupStaleRequest,
         ReleasesRequest,

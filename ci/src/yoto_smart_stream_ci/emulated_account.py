@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,11 @@ from moto.server import ThreadedMotoServer
 @contextmanager
 def running(host: str, port: int) -> Iterator[str]:
     """A moto server on ``host:port`` (0: any free port); yields its URL."""
+    if port:
+        # moto binds in a thread and would wait forever for a port it cannot have; find out
+        # here, as an OSError the command turns into one sentence.
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     try:

@@ -322,6 +322,9 @@ def _probe(target: AwsTarget) -> dict[str, Callable[[str], bool]]:
         "AWS::ECR::Repository": lambda p: ok(
             lambda: target.client("ecr").describe_repositories(repositoryNames=[p])
         ),
+        "AWS::CloudWatch::Dashboard": lambda p: ok(
+            lambda: target.client("cloudwatch").get_dashboard(DashboardName=p)
+        ),
     }
 
 

@@ -174,7 +174,32 @@ def is_image_tag_of(name: str, tag: str) -> bool:
 
 
 def stack_tags(name: str) -> dict[str, str]:
-    return {"Project": PROJECT, "Environment": validate_env(name)}
+    return {COST_ALLOCATION_TAG: PROJECT, "Environment": validate_env(name)}
+
+
+# The cost-allocation tag the prod Budget filters on. CloudFormation puts the stack tags on
+# every resource it creates, but Billing sees a tag only once it is activated as a
+# cost-allocation tag (Billing console -> Cost allocation tags, once per account).
+COST_ALLOCATION_TAG = "Project"
+
+
+def budget_cost_filter() -> str:
+    """The Budgets ``TagKeyValue`` filter value: ``user:<key>$<value>``."""
+    return f"user:{COST_ALLOCATION_TAG}${PROJECT}"
+
+
+# One CloudWatch dashboard per environment (the template derives the same name with !Sub).
+def cloudwatch_dashboard_name(name: str) -> str:
+    return f"{PROJECT}-{validate_env(name)}"
+
+
+def cloudwatch_dashboard_url(name: str, region: str) -> str:
+    """Where the console shows ``name``'s CloudWatch dashboard."""
+    dashboard = cloudwatch_dashboard_name(name)
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#dashboards/dashboard/{dashboard}"
+    )
 
 
 # Secrets live in SSM Parameter Store as SecureString (standard tier: no monthly charge per

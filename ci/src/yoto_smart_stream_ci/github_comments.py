@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from yoto_smart_stream_ci import costs
+
 Comment = dict[str, Any]
 
 PREVIEW_MARKER = "<!-- yoto-smart-stream:preview -->"
@@ -84,9 +86,11 @@ def render_deployed_comment(
     commit: str,
     smoke_passed: bool,
     smoke_summary: str = "",
+    monitoring_url: str = "",
     deployed_at: datetime | None = None,
 ) -> str:
-    """The comment after a deploy: where the preview lives, which commit, and the smoke result."""
+    """The comment after a deploy: where the preview lives, which commit, the smoke result,
+    its CloudWatch dashboard and what it costs while it runs."""
     when = _timestamp(deployed_at)
     verdict = "passed" if smoke_passed else "FAILED"
     icon = "✅" if smoke_passed else "❌"
@@ -100,6 +104,11 @@ def render_deployed_comment(
         f"| Dashboard | {dashboard_url} |",
         f"| Commit | `{commit}` |",
         f"| Smoke test | {verdict} |",
+    ]
+    if monitoring_url:
+        lines.append(f"| Monitoring | [CloudWatch dashboard]({monitoring_url}) |")
+    lines += [
+        f"| Estimated cost | {costs.describe(env)} |",
         f"| Updated | {when} |",
     ]
     if smoke_summary:

@@ -15,7 +15,7 @@ LINTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ruff check", ("ruff", "check", ".")),
     ("ruff format", ("ruff", "format", "--check", ".")),
     ("cfn-lint", ("cfn-lint", *TEMPLATES)),
-    ("zizmor", ("zizmor", "--offline", ".github/workflows")),
+    ("zizmor", ("zizmor", "--offline", ".github")),  # the workflows and dependabot.yml
     (
         "workflow schema",
         (
@@ -23,6 +23,10 @@ LINTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "-c",
             "check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml",
         ),
+    ),
+    (
+        "dependabot schema",
+        ("check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"),
     ),
     ("mypy --strict", ("mypy", "--config-file", "ci/pyproject.toml", "ci/src")),
 )

@@ -126,7 +126,8 @@ def make_handler_class(
             response = connection.getresponse()
             data = response.read()
             kept = {k: v for k, v in response.getheaders() if k.lower() in RELAYED_HEADERS}
-            self._write(response.status, kept, [], data)
+            head = response.getheader("content-length") if self.command == "HEAD" else None
+            self._write(response.status, kept, [], data, head_length=head)
             connection.close()
 
         def _invoke(self) -> None:
@@ -182,7 +183,12 @@ def make_handler_class(
             )
 
         def _write(
-            self, status: int, headers: dict[str, str], cookies: list[str], data: bytes
+            self,
+            status: int,
+            headers: dict[str, str],
+            cookies: list[str],
+            data: bytes,
+            head_length: str | None = None,
         ) -> None:
             self.send_response(status)
             for key, value in headers.items():
@@ -190,7 +196,8 @@ def make_handler_class(
                     self.send_header(key, str(value))
             for cookie in cookies:
                 self.send_header("Set-Cookie", cookie)
-            self.send_header("Content-Length", str(len(data)))
+            # A HEAD answer has no body but states the length a GET would have.
+            self.send_header("Content-Length", head_length or str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)

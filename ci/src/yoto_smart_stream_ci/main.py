@@ -21,7 +21,7 @@ import anyio
 import dagger
 from dagger import DefaultPath, Doc, Ignore, check, dag, function, object_type
 
-from yoto_smart_stream_ci import contract, environments
+from yoto_smart_stream_ci import contract, environments, github_actions
 from yoto_smart_stream_ci.shared import (
     ADMIN_PASSWORD_VAR,
     BUILD_DIR,
@@ -40,6 +40,9 @@ from yoto_smart_stream_ci.shared import (
 
 OCI_TARBALL: Final = "/tmp/mqtt-image.tar"  # noqa: S108 - path inside a throwaway container
 PREVIEW_PORT: Final = 8080
+# The core appends the deploy's Markdown summary here (it is GITHUB_STEP_SUMMARY inside the
+# container); `deploy` returns it, and the workflow saves it with `--output "$GITHUB_STEP_SUMMARY"`.
+STEP_SUMMARY_FILE: Final = "/run/github/step-summary.md"
 ECR_PASSWORD_FILE: Final = "/run/ecr-password"  # noqa: S105 - a path, not a password
 # What the engine uploads from the repository; everything else (virtualenvs, caches, build
 # output, local benchmarks) never leaves the host. `.dockerignore` holds the same list for
@@ -116,6 +119,7 @@ def deploy_request(
     commit: str,
     account: Account,
     gate_seconds: dict[str, float] | None = None,
+    alarm_email: str = "",
     lock_wait_seconds: float = 1800.0,
 ) -> contract.DeployRequest:
     """The deploy request; with real credentials its image is filled in once it is published."""
@@ -129,6 +133,7 @@ def deploy_request(
         commit=commit,
         yoto_client_id=yoto_client_id,
         no_cloudfront=no_cloudfront,
+        alarm_email=alarm_email,
         dashboard_dir=DASHBOARD_DIR,
         github_repository=github_repository,
         gate_seconds=dict(gate_seconds or {}),
@@ -136,7 +141,13 @@ def deploy_request(
 
 
 def plan_request(
-    *, env: str, no_cloudfront: bool, yoto_client_id: str, commit: str, account: Account
+    *,
+    env: str,
+    no_cloudfront: bool,
+    yoto_client_id: str,
+    commit: str,
+    account: Account,
+    alarm_email: str = "",
 ) -> contract.PlanRequest:
     """Every stack-changing field deploy takes, so plan shows exactly what deploy would apply."""
     return contract.PlanRequest(
@@ -147,7 +158,16 @@ def plan_request(
         commit=commit,
         yoto_client_id=yoto_client_id,
         no_cloudfront=no_cloudfront,
+        alarm_email=alarm_email,
     )
+
+
+def integration_test_request(*, env: str, account: Account) -> contract.IntegrationTestRequest:
+    return contract.IntegrationTestRequest(**account.fields(), env=env)
+
+
+def environment_url_request(*, env: str, account: Account) -> contract.EnvironmentUrlRequest:
+    return contract.EnvironmentUrlRequest(**account.fields(), env=env)
 
 
 def smoke_request(*, env: str | None, url: str | None, account: Account) -> contract.SmokeRequest:
@@ -217,6 +237,7 @@ GithubToken = Annotated[dagger.Secret | None, Doc("GitHub token for the PR comme
 GithubRepository = Annotated[str, Doc("GitHub repository OWNER/NAME for the PR comment")]
 NoCloudfront = Annotated[bool, Doc("Skip CloudFront (pr-N and dev only)")]
 YotoClientId = Annotated[str, Doc("Yoto OAuth client id")]
+AlarmEmail = Annotated[str, Doc("prod: e-mail address the alarms and the budget notify")]
 Commit = Annotated[str, Doc("Git commit being deployed")]
 Emulator = Annotated[
     dagger.Service | None,
@@ -392,6 +413,7 @@ class YotoSmartStream:
         github_token: GithubToken = None,
         github_repository: GithubRepository = "",
         commit: Commit = "",
+        alarm_email: AlarmEmail = "",
         aws_access_key_id: AwsKey = None,
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
@@ -401,7 +423,7 @@ class YotoSmartStream:
             float, Doc("How long to wait for an operation in progress on the stack")
         ] = 1800.0,
     ) -> str:
-        """Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; prints a summary."""
+        """Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; returns the summary (Markdown)."""
         # Built (and so validated) before anything runs; the image is added once published.
         request = deploy_request(
             lock_wait_seconds=lock_wait_seconds,
@@ -411,6 +433,7 @@ class YotoSmartStream:
             github_repository=github_repository,
             commit=commit,
             account=REAL_ACCOUNT if aws_access_key_id is not None else CALL_ACCOUNT,
+            alarm_email=alarm_email,
         )
         aws, account = await self._aws(
             region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
@@ -439,7 +462,53 @@ class YotoSmartStream:
             ctr = ctr.with_secret_variable(ADMIN_PASSWORD_VAR, admin_password)
         if github_token is not None:
             ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
+        # The full log streams live; what is returned is the summary the core wrote.
+        ran = ctr.with_env_variable(github_actions.SUMMARY_VAR, STEP_SUMMARY_FILE).with_exec(
+            contract.core_command(request)
+        )
+        return await ran.file(STEP_SUMMARY_FILE).contents()
+
+    @never_cached
+    async def integration_test(
+        self,
+        env: Env,
+        admin_password: Annotated[
+            dagger.Secret | None, Doc("Admin password (default: the env's SSM parameter)")
+        ] = None,
+        aws_access_key_id: AwsKey = None,
+        aws_secret_access_key: AwsSecretKey = None,
+        aws_session_token: AwsSessionToken = None,
+        region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
+    ) -> str:
+        """Full API, audio upload and streaming, a card created at Yoto, a forced token refresh."""
+        integration_test_request(env=env, account=REAL_ACCOUNT)  # refuse bad input first
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = integration_test_request(env=env, account=account)
+        if admin_password is not None:
+            ctr = ctr.with_secret_variable(ADMIN_PASSWORD_VAR, admin_password)
         return await ctr.with_exec(contract.core_command(request)).stdout()
+
+    @never_cached
+    async def environment_url(
+        self,
+        env: Env,
+        aws_access_key_id: AwsKey = None,
+        aws_secret_access_key: AwsSecretKey = None,
+        aws_session_token: AwsSessionToken = None,
+        region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
+    ) -> str:
+        """The env's DashboardUrl alone (no newline): the URL of its GitHub deployment."""
+        environment_url_request(env=env, account=REAL_ACCOUNT)  # refuse bad input first
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = environment_url_request(env=env, account=account)
+        out = await ctr.with_exec(contract.core_command(request)).stdout()
+        return out.strip().splitlines()[-1]
 
     @never_cached
     async def smoke_test(
@@ -472,6 +541,7 @@ class YotoSmartStream:
         no_cloudfront: NoCloudfront = False,
         yoto_client_id: YotoClientId = "",
         commit: Commit = "",
+        alarm_email: AlarmEmail = "",
         aws_access_key_id: AwsKey = None,
         aws_secret_access_key: AwsSecretKey = None,
         aws_session_token: AwsSessionToken = None,
@@ -487,6 +557,7 @@ class YotoSmartStream:
                 yoto_client_id=yoto_client_id,
                 commit=commit,
                 account=account,
+                alarm_email=alarm_email,
             )
 
         build(CALL_ACCOUNT)  # refuse bad input before anything is built

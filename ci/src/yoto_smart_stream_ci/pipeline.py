@@ -14,11 +14,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yoto_smart_stream_ci import (
     contract,
+    costs,
     deploy,
+    emulator,
     environments,
+    github_actions,
     images,
     release,
     sam,
@@ -29,6 +33,9 @@ from yoto_smart_stream_ci import (
 )
 from yoto_smart_stream_ci.aws import AwsTarget, announce
 from yoto_smart_stream_ci.shared import ADMIN_PASSWORD_VAR, GITHUB_TOKEN_VAR
+
+if TYPE_CHECKING:
+    from yoto_smart_stream.yoto.tokens import YotoTokenManager
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,11 @@ def run(target: AwsTarget, request: contract.Request, secrets: Secrets) -> bool:
             return True
         case contract.SmokeRequest():
             return run_smoke(target, request, secrets.admin_password).ok
+        case contract.IntegrationTestRequest():
+            return run_integration_test(target, request, secrets.admin_password).ok
+        case contract.EnvironmentUrlRequest():
+            print(environment_url(target, request.env), flush=True)
+            return True
         case contract.TeardownRequest():
             return run_teardown(
                 target,
@@ -136,6 +148,7 @@ def _template_parameters(request: contract.StackChange, image_uri: str) -> dict[
         yoto_client_id=request.yoto_client_id,
         git_commit=request.commit,
         cloudfront=request.cloudfront,
+        alarm_email=request.alarm_email,
     )
 
 
@@ -229,6 +242,7 @@ def _deploy(
                 rollback_note = _roll_back(target, env, workdir)
             rolled_back = True
 
+    monitoring = environments.cloudwatch_dashboard_url(env, target.region)
     lines = [
         f"Deploy summary ({'EMULATED AWS ACCOUNT' if target.emulated else 'AWS'}):",
         f"  environment : {env}",
@@ -236,6 +250,8 @@ def _deploy(
         *_url_lines(target, request, deployed),
         f"  image       : {image_uri}",
         f"  dashboard   : {dashboard}",
+        f"  CloudWatch  : {monitoring}",
+        f"  cost        : {costs.describe(env)}",
         f"  smoke test  : {'passed' if report.ok else 'FAILED'}",
     ]
     if deployed.resource_report is not None:
@@ -251,10 +267,50 @@ def _deploy(
     lines.append(f"  total       : {time.monotonic() - started:.1f}s")
     summary = "\n".join(lines)
     print(summary, flush=True)
+    _publish_to_github(env, deployed, monitoring, report.ok, summary)
 
     if secrets.github_token and environments.env_kind(env) is environments.EnvKind.PR:
-        _comment_deployed(request, secrets.github_token, deployed, report.ok, report.render())
+        _comment_deployed(
+            request, secrets.github_token, deployed, report.ok, report.render(), monitoring
+        )
     return DeployOutcome(ok=report.ok, summary=summary, rolled_back=rolled_back)
+
+
+def _publish_to_github(
+    env: str, deployed: deploy.DeployedStack, monitoring: str, ok: bool, summary: str
+) -> None:
+    """The step outputs (``url`` is the GitHub deployment's URL) and the step summary."""
+    url = deployed.outputs.get("DashboardUrl", "")
+    github_actions.write_outputs(
+        {"url": url, "api-url": deployed.outputs.get("ApiUrl", ""), "monitoring-url": monitoring}
+    )
+    verdict = "deployed, smoke test passed" if ok else "deployed, smoke test FAILED"
+    rows = [
+        ("Open", url or "(not created in the emulator)"),
+        ("API", deployed.outputs.get("ApiUrl", "(not created in the emulator)")),
+        ("CloudWatch", f"[dashboard {environments.cloudwatch_dashboard_name(env)}]({monitoring})"),
+        ("Estimated cost", costs.describe(env)),
+    ]
+    fence = "`" * 3
+    github_actions.write_summary(
+        "\n".join(
+            [
+                f"### `{env}` {verdict}",
+                "",
+                "| | |",
+                "|---|---|",
+                *(f"| {name} | {value} |" for name, value in rows),
+                "",
+                "<details><summary>Deploy summary</summary>",
+                "",
+                fence,
+                summary.replace(fence, "'" * 3),
+                fence,
+                "",
+                "</details>",
+            ]
+        )
+    )
 
 
 def _url_lines(
@@ -306,6 +362,7 @@ def _comment_deployed(
     deployed: deploy.DeployedStack,
     ok: bool,
     smoke_summary: str,
+    monitoring_url: str,
 ) -> None:
     from yoto_smart_stream_ci import github_comments
 
@@ -319,6 +376,7 @@ def _comment_deployed(
         commit=request.commit,
         smoke_passed=ok,
         smoke_summary=smoke_summary,
+        monitoring_url=monitoring_url,
     )
     github_comments.upsert_pr_comment(
         _github_api(), github_token, request.github_repository, number, body
@@ -335,6 +393,49 @@ def run_smoke(
         report = _smoke(target, str(request.env), admin_password)
     print(report.render(), flush=True)
     return report
+
+
+def run_integration_test(
+    target: AwsTarget, request: contract.IntegrationTestRequest, admin_password: str | None
+) -> smoke.SmokeReport:
+    from yoto_smart_stream_ci import integration
+
+    announce(target)
+    password = admin_password or deploy.read_admin_password(target, request.env)
+    with deploy.serving_api(target, request.env) as url:
+        report = integration.run_integration(
+            url,
+            admin_username="admin",
+            admin_password=password,
+            tokens=_token_store(target, request.env),
+        )
+    print(report.render(), flush=True)
+    return report
+
+
+def _token_store(target: AwsTarget, env: str) -> YotoTokenManager:
+    """The app's own token store on the env's table: it owns the Yoto token item's keys."""
+    from yoto_smart_stream.yoto.client import YotoAuthClient
+    from yoto_smart_stream.yoto.tokens import YotoTokenManager
+
+    table = target.session().resource("dynamodb").Table(environments.table_name(env))
+    # The suite only loads and stores tokens; refreshing is the deployed API's job.
+    auth = YotoAuthClient(base_url="https://unused.invalid", client_id="", audience="")
+    return YotoTokenManager(table, auth)
+
+
+def environment_url(target: AwsTarget, env: str) -> str:
+    """The env's DashboardUrl output: what GitHub shows as the deployment's URL."""
+    stack = environments.stack_name(env)
+    if not emulator.stack_exists(target.client("cloudformation"), stack):
+        raise deploy.DeployError(f"{env} is not deployed in this account.")
+    url = emulator.stack_outputs(target, stack).get("DashboardUrl")
+    if not url:
+        raise deploy.DeployError(
+            f"{env} has no DashboardUrl output"
+            + (" (the emulator cannot create the HTTP API)." if target.emulated else ".")
+        )
+    return url
 
 
 def run_preview(target: AwsTarget, request: contract.PreviewRequest) -> None:

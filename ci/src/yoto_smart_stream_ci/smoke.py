@@ -38,6 +38,7 @@ class CheckResult:
 class SmokeReport:
     base_url: str
     checks: list[CheckResult] = field(default_factory=list)
+    title: str = "Smoke test"
 
     @property
     def ok(self) -> bool:
@@ -47,23 +48,23 @@ class SmokeReport:
         return next((c for c in self.checks if not c.ok), None)
 
     def render(self) -> str:
-        lines = [f"Smoke test against {self.base_url}:"]
+        lines = [f"{self.title} against {self.base_url}:"]
         lines += [f"  [{'PASS' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
         failed = self.failed()
         lines.append(
-            "Smoke test passed."
+            f"{self.title} passed."
             if self.ok
-            else f"Smoke test FAILED at '{failed.name if failed else '?'}'."
+            else f"{self.title} FAILED at '{failed.name if failed else '?'}'."
         )
         return "\n".join(lines)
 
 
-def _describe(response: httpx.Response) -> str:
+def describe(response: httpx.Response) -> str:
     text = response.text[:200].replace("\n", " ")
     return f"HTTP {response.status_code}: {text}"
 
 
-class _Session:
+class Session:
     """Carries the session cookie by hand: it is ``Secure``, and a local or emulated API is
     plain HTTP, where a standard cookie jar would (rightly) refuse to send it."""
 
@@ -84,6 +85,44 @@ class _Session:
         return response
 
 
+def wait_for_health(session: Session, cold_start_budget_s: float) -> str:
+    """``GET /api/health`` until it answers 200, with backoff over a cold start."""
+    for attempt in Retrying(
+        stop=stop_after_delay(cold_start_budget_s),
+        wait=wait_exponential(multiplier=0.5, max=8),
+        retry=retry_if_exception_type((httpx.TransportError, SmokeFailure)),
+        reraise=True,
+    ):
+        with attempt:
+            response = session.request("GET", "/api/health")
+            if response.status_code != 200:
+                raise SmokeFailure(describe(response))
+    body = response.json()
+    if body.get("status") != "ok":
+        raise SmokeFailure(f"unexpected body {body!r}")
+    return f"ok (environment={body.get('environment')}, commit={body.get('commit')})"
+
+
+def log_in(session: Session, username: str, password: str | None) -> str:
+    """Log in and confirm the session cookie works; the cookie stays on ``session``."""
+    if not password:
+        raise SmokeFailure(
+            "no admin password: pass --admin-password, or deploy the env first so "
+            "the pipeline can read it from SSM"
+        )
+    response = session.request(
+        "POST", "/api/user/login", json={"username": username, "password": password}
+    )
+    if response.status_code != 200:
+        raise SmokeFailure(describe(response))
+    if not session.cookies:
+        raise SmokeFailure("login answered 200 but set no session cookie")
+    who = session.request("GET", "/api/user/session")
+    if who.status_code != 200:
+        raise SmokeFailure(f"session check: {describe(who)}")
+    return f"logged in as {username}"
+
+
 def run_smoke(
     base_url: str,
     *,
@@ -99,7 +138,7 @@ def run_smoke(
         httpx.Client(base_url=root, timeout=15.0, transport=transport) as client,
         httpx.Client(timeout=15.0, transport=transport) as presigned,
     ):
-        session = _Session(client)
+        session = Session(client)
 
         def check(name: str, run: Callable[[], str]) -> bool:
             try:
@@ -110,46 +149,16 @@ def run_smoke(
             return True
 
         def health() -> str:
-            for attempt in Retrying(
-                stop=stop_after_delay(cold_start_budget_s),
-                wait=wait_exponential(multiplier=0.5, max=8),
-                retry=retry_if_exception_type((httpx.TransportError, SmokeFailure)),
-                reraise=True,
-            ):
-                with attempt:
-                    response = session.request("GET", "/api/health")
-                    if response.status_code != 200:
-                        raise SmokeFailure(_describe(response))
-            body = response.json()
-            if body.get("status") != "ok":
-                raise SmokeFailure(f"unexpected body {body!r}")
-            return f"ok (environment={body.get('environment')}, commit={body.get('commit')})"
+            return wait_for_health(session, cold_start_budget_s)
 
         def ready() -> str:
             response = session.request("GET", "/api/ready")
             if response.status_code != 200:
-                raise SmokeFailure(_describe(response))
+                raise SmokeFailure(describe(response))
             return f"ready ({', '.join(sorted(response.json().get('checks', {})))})"
 
         def login() -> str:
-            if not admin_password:
-                raise SmokeFailure(
-                    "no admin password: pass --admin-password, or deploy the env first so "
-                    "the pipeline can read it from SSM"
-                )
-            response = session.request(
-                "POST",
-                "/api/user/login",
-                json={"username": admin_username, "password": admin_password},
-            )
-            if response.status_code != 200:
-                raise SmokeFailure(_describe(response))
-            if not session.cookies:
-                raise SmokeFailure("login answered 200 but set no session cookie")
-            who = session.request("GET", "/api/user/session")
-            if who.status_code != 200:
-                raise SmokeFailure(f"session check: {_describe(who)}")
-            return f"logged in as {admin_username}"
+            return log_in(session, admin_username, admin_password)
 
         def players() -> str:
             response = session.request("GET", "/api/players")
@@ -158,8 +167,8 @@ def run_smoke(
             if response.status_code == NOT_LINKED_STATUS:
                 # Authenticated (a missing session would be 401), but no family account is
                 # linked yet: the right answer for a fresh environment, reported as such.
-                return f"no Yoto account linked yet ({_describe(response)})"
-            raise SmokeFailure(_describe(response))
+                return f"no Yoto account linked yet ({describe(response)})"
+            raise SmokeFailure(describe(response))
 
         def audio_round_trip() -> str:
             payload = SMOKE_AUDIO_PREFIX + secrets.token_bytes(64)
@@ -174,7 +183,7 @@ def run_smoke(
                 },
             )
             if created.status_code not in (200, 201):
-                raise SmokeFailure(f"create upload: {_describe(created)}")
+                raise SmokeFailure(f"create upload: {describe(created)}")
             upload = created.json()
             audio_id = upload["audio_id"]
             try:
@@ -185,10 +194,10 @@ def run_smoke(
                     headers=upload.get("headers") or {},
                 )
                 if put.status_code not in (200, 204):
-                    raise SmokeFailure(f"presigned upload: {_describe(put)}")
+                    raise SmokeFailure(f"presigned upload: {describe(put)}")
                 redirect = session.request("GET", f"/audio/{audio_id}")
                 if redirect.status_code not in (302, 307):
-                    raise SmokeFailure(f"download redirect: {_describe(redirect)}")
+                    raise SmokeFailure(f"download redirect: {describe(redirect)}")
                 got = presigned.get(redirect.headers["location"])
                 if got.status_code != 200 or got.content != payload:
                     raise SmokeFailure(
