@@ -103,6 +103,9 @@ BUILDERS: list[tuple[str, Any]] = [
     ("smoke", lambda: main.smoke_request(env=None, url="https://example.com/dev", account=main.REAL_ACCOUNT)),
     ("teardown", lambda: main.teardown_request(env="prod", force=True, github_repository="", account=main.REAL_ACCOUNT)),
     ("cleanup-stale", lambda: main.cleanup_stale_request(max_age_hours=72, github_repository="o/n", account=KEPT)),
+    ("releases", lambda: main.releases_request(env="dev", account=main.CALL_ACCOUNT)),
+    ("rollback", lambda: main.rollback_request(env="prod", to="1764000000-abc123", lock_wait_seconds=60, account=main.REAL_ACCOUNT)),
+    ("rollback", lambda: main.rollback_request(env="dev", to="", lock_wait_seconds=1800, account=KEPT)),
     ("ecr-login", lambda: main.ecr_login_request(env="pr-7")),
     ("register-image", lambda: main.register_image_request(env="pr-7", commit="abc", account=KEPT)),
     ("preview", lambda: main.preview_request(env="pr-7", account=KEPT)),
@@ -137,6 +140,7 @@ def test_the_deploy_request_carries_every_dagger_argument() -> None:
         "dashboard_dir": main.DASHBOARD_DIR,
         "github_repository": "owner/name",
         "gate_seconds": {"lint": 1.5, "test": 20},
+        "lock_wait_seconds": 1800.0,
         "emulator": "http://moto:5000",
         "emulator_ends_with_call": True,
     }

@@ -191,15 +191,27 @@ def test_stale_detection_by_age_and_closed_pull_request() -> None:
     ]
     stacks = stale.pr_stacks(summaries)
     assert [s.env for s in stacks] == ["pr-1", "pr-2", "pr-3"]
-    by_age = stale.stale_envs(stacks, now=NOW, max_age=timedelta(hours=72))
-    assert [(s.env, s.reason) for s in by_age] == [("pr-1", "80.0 h old (limit 72 h)")]
+    by_age = stale.stale_envs(stacks, now=NOW, max_age=timedelta(hours=72)).stale
+    assert [(s.env, s.reason) for s in by_age] == [
+        ("pr-1", "last deployed 80.0 h ago (limit 72 h)")
+    ]
     closed = stale.stale_envs(
         stacks, now=NOW, max_age=timedelta(hours=72), pr_is_open=lambda n: n != 3
-    )
+    ).stale
     assert [s.env for s in closed] == ["pr-1", "pr-3"]
     assert closed[1].reason == "pull request #3 is closed"
     with pytest.raises(ValueError, match="positive"):
         stale.stale_envs(stacks, now=NOW, max_age=timedelta(0))
+
+
+def test_stale_age_counts_from_the_last_update_cloudformation_reports() -> None:
+    redeployed = {
+        **_summary("yoto-smart-stream-pr-5", 500),
+        "LastUpdatedTime": NOW - timedelta(hours=1),
+    }
+    stacks = stale.pr_stacks([redeployed, _summary("yoto-smart-stream-pr-6", 500)])
+    scan = stale.stale_envs(stacks, now=NOW, max_age=timedelta(hours=72))
+    assert [s.env for s in scan.stale] == ["pr-6"]
 
 
 def test_pull_request_state_comes_from_the_github_api() -> None:

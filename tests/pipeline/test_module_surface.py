@@ -100,6 +100,11 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
             "commit": ("<class 'str'>", '""', "Git commit being deployed"),
             **ALARM_EMAIL,
             **AWS_ARGS,
+            "lock-wait-seconds": (
+                "<class 'float'>",
+                "1800.0",
+                "How long to wait for an operation in progress on the stack",
+            ),
         },
     ),
     "integration-test": (
@@ -188,6 +193,33 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
             **AWS_ARGS,
         },
     ),
+    "releases": (
+        "List the env's recorded releases, newest first: the ids rollback --to takes.",
+        False,
+        "never",
+        "str",
+        {**ENV, **AWS_ARGS},
+    ),
+    "rollback": (
+        "Redeploy a recorded release of the env and smoke-test it; prints a summary.",
+        False,
+        "never",
+        "str",
+        {
+            **ENV,
+            "to": (
+                "<class 'str'>",
+                '""',
+                "Release id from releases (default: the newest one not running)",
+            ),
+            "lock-wait-seconds": (
+                "<class 'float'>",
+                "1800.0",
+                "How long to wait for an operation in progress on the stack",
+            ),
+            **AWS_ARGS,
+        },
+    ),
 }
 
 
@@ -250,6 +282,8 @@ def test_every_aws_step_is_never_cached(api: dict[str, Any]) -> None:
             "plan",
             "teardown",
             "cleanup-stale",
+            "releases",
+            "rollback",
         ]
     )
     assert all(api["functions"][n]["cache"] == "never" for n in aws_facing)

@@ -74,3 +74,67 @@ def test_failed_smoke_on_dev_rolls_back_to_the_last_good_release(
     torn = runner.run("teardown", "--env", ENV)
     assert torn.returncode == 0, torn.stdout + torn.stderr
     assert remaining_of(endpoint, ENV) == []
+
+
+def harmless_copy(build: Path, destination: Path) -> Path:
+    """Another release that passes its smoke test (its code, and so its hash, differs)."""
+    shutil.copytree(build, destination)
+    handler = destination / "ApiFunction" / "yoto_smart_stream" / "lambda_handler.py"
+    handler.write_text(handler.read_text() + "\n# release two\n")
+    return destination
+
+
+def release_ids(listing: str) -> list[str]:
+    return [line.split()[0] for line in listing.splitlines() if line.startswith("  ")]
+
+
+def test_releases_are_listed_and_a_manual_rollback_redeploys_one(
+    built_package: Path, endpoint: str, tmp_path: Path
+) -> None:
+    tarball = tmp_path / "mqtt.tar"
+    build_oci_tarball(REPO_ROOT / "mqtt", tarball)
+    runner = PipelineRunner(endpoint)
+    deploy = ["deploy", "--env", ENV, "--oci-tarball", str(tarball), "--build-dir"]
+
+    none = runner.run("releases", "--env", ENV)
+    assert none.returncode == 0, none.stdout + none.stderr
+    assert f"No releases of {ENV} are recorded" in none.stdout
+
+    one = runner.run(*deploy, str(built_package), "--commit", "one000000001")
+    assert one.returncode == 0, one.stdout[-3000:] + one.stderr[-3000:]
+    one_sha = code_sha(endpoint)
+    two = runner.run(
+        *deploy, str(harmless_copy(built_package, tmp_path / "two")), "--commit", "two000000002"
+    )
+    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
+    two_sha = code_sha(endpoint)
+    assert two_sha != one_sha
+
+    listed = runner.run("releases", "--env", ENV)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    ids = release_ids(listed.stdout)
+    assert [i.split("-", 1)[1] for i in ids] == ["two000000002", "one000000001"]
+    assert "[last good, running]" in next(
+        line for line in listed.stdout.splitlines() if ids[0] in line
+    )
+
+    back = runner.run("rollback", "--env", ENV)
+    assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-3000:]
+    assert f"Rolling {ENV} back to release {ids[1]} (commit one000000001)." in back.stdout
+    assert "smoke test  : passed" in back.stdout
+    assert code_sha(endpoint) == one_sha
+    after = runner.run("releases", "--env", ENV).stdout
+    assert "[last good, running]" in next(line for line in after.splitlines() if ids[1] in line)
+
+    forward = runner.run("rollback", "--env", ENV, "--to", ids[0])
+    assert forward.returncode == 0, forward.stdout[-3000:] + forward.stderr[-3000:]
+    assert code_sha(endpoint) == two_sha
+
+    unknown = runner.run("rollback", "--env", ENV, "--to", "1-nosuchrelease")
+    assert unknown.returncode == 2, unknown.stdout + unknown.stderr
+    assert f"{ENV} has no recorded release 1-nosuchrelease" in unknown.stderr
+    assert code_sha(endpoint) == two_sha
+
+    torn = runner.run("teardown", "--env", ENV)
+    assert torn.returncode == 0, torn.stdout + torn.stderr
+    assert remaining_of(endpoint, ENV) == []

@@ -1,4 +1,5 @@
-"""Teardown against moto: versioned buckets emptied, leftovers outside a stack removed, idempotent."""
+"""Teardown against moto: versioned buckets emptied, leftovers outside a stack removed, idempotent,
+and a forced teardown of a deployed prod removes the data its stack retains."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from tests.support.moto_server import TEST_ACCOUNT_ID, TEST_REGION
 from tests.support.oci import build_oci_tarball
+from tests.support.pipeline_cli import REPO_ROOT, PipelineRunner
+from tests.support.residue import client, remaining_of
 from yoto_smart_stream_ci import environments, images, teardown
 from yoto_smart_stream_ci.aws import AwsTarget
 from yoto_smart_stream_ci.shared import EMULATOR_FLAG
@@ -110,3 +113,36 @@ def test_a_real_account_without_the_bootstrap_repository_is_told_to_deploy_it(
         images.ecr_login(real, "pr-7", tmp_path / "password")
     assert not (tmp_path / "password").exists()
     assert real.client("ecr").describe_repositories()["repositories"] == []
+
+
+def test_forced_teardown_of_a_deployed_prod_removes_its_retained_data(
+    built_package: Path, endpoint: str, tmp_path: Path
+) -> None:
+    """A real prod stack: deletion-protected, retained table and retained audio bucket."""
+    tarball = tmp_path / "mqtt.tar"
+    build_oci_tarball(REPO_ROOT / "mqtt", tarball)
+    runner = PipelineRunner(endpoint)
+    deployed = runner.run(
+        "deploy", "--env", "prod", "--oci-tarball", str(tarball),
+        "--build-dir", str(built_package), "--commit", "prod00000001",
+    )  # fmt: skip
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    table = environments.table_name("prod")
+    described = client(endpoint, "dynamodb").describe_table(TableName=table)["Table"]
+    assert described["DeletionProtectionEnabled"] is True
+    bucket = environments.audio_bucket_name("prod", TEST_ACCOUNT_ID, TEST_REGION)
+    client(endpoint, "s3").put_object(Bucket=bucket, Key="audio/a.mp3", Body=b"family audio")
+
+    refused = runner.run("teardown", "--env", "prod")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert remaining_of(endpoint, "prod") != []
+
+    torn = runner.run("teardown", "--env", "prod", "--force")
+
+    assert torn.returncode == 0, torn.stdout + torn.stderr
+    out = torn.stdout
+    assert f"turned off deletion protection of table {table}" in out
+    assert f"deleted table {table} (the stack deletion retained it)" in out
+    assert f"deleted bucket {bucket}" in out
+    assert "Verified: nothing of prod remains." in out
+    assert remaining_of(endpoint, "prod") == []

@@ -1,6 +1,7 @@
 """A fake GitHub REST API for PR comments: a real HTTP server on 127.0.0.1.
 
-It speaks the four issue-comment endpoints the preview comment uses, pages its lists the way
+It speaks the four issue-comment endpoints the preview comment uses, and ``GET .../pulls/N``
+(the state stale cleanup reads; ``pull_status`` makes it answer an HTTP error instead), pages its lists the way
 GitHub does (``per_page``, ``page`` and a ``Link: <...>; rel="next"`` header), requires the one
 token it was started with, and records every request so tests can count creates and updates.
 """
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 _LIST_OR_CREATE = re.compile(r"^/repos/([^/]+/[^/]+)/issues/(\d+)/comments$")
 _ONE_COMMENT = re.compile(r"^/repos/([^/]+/[^/]+)/issues/comments/(\d+)$")
+_ONE_PULL = re.compile(r"^/repos/([^/]+/[^/]+)/pulls/(\d+)$")
 
 
 @dataclass
@@ -35,6 +37,10 @@ class FakeGitHub:
     # (repository, pr number) -> comments, oldest first, as GitHub returns them.
     comments: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
+    # (repository, pr number) -> "open" or "closed"; an unknown pull request is a 404.
+    pulls: dict[tuple[str, int], str] = field(default_factory=dict)
+    # When set, every pull request lookup answers this HTTP status (e.g. 502, 403).
+    pull_status: int | None = None
     max_page_size: int = 100
     # Overrides the host of the Link header's next URL (to test that we refuse to follow it).
     next_link_base: str | None = None
@@ -91,8 +97,11 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return
             listing = _LIST_OR_CREATE.match(url.path)
             single = _ONE_COMMENT.match(url.path)
+            pull = _ONE_PULL.match(url.path)
             with fake.lock:
-                if listing and self.command == "GET":
+                if pull and self.command == "GET":
+                    self._pull(pull.group(1), int(pull.group(2)))
+                elif listing and self.command == "GET":
                     self._list(listing.group(1), int(listing.group(2)), parse_qs(url.query))
                 elif listing and self.command == "POST":
                     body = self._body().get("body")
@@ -121,6 +130,14 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 )
                 headers["Link"] = f'<{next_url}>; rel="next"'
             self._reply(200, items[start : start + per_page], headers)
+
+        def _pull(self, repo: str, number: int) -> None:
+            if fake.pull_status is not None:
+                self._reply(fake.pull_status, {"message": "Server Error"})
+            elif (repo, number) in fake.pulls:
+                self._reply(200, {"number": number, "state": fake.pulls[(repo, number)]})
+            else:
+                self._reply(404, {"message": "Not Found"})
 
         def _change(self, repo: str, comment_id: int) -> None:
             for (owner_repo, _), items in fake.comments.items():

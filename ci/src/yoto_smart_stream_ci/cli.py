@@ -32,6 +32,8 @@ DESCRIPTIONS = {
     "environment-url": "print where users open the env (its DashboardUrl), nothing else",
     "teardown": "delete an environment and verify nothing remains",
     "cleanup-stale": "tear down stale pr-* environments",
+    "releases": "list an environment's recorded releases, newest first",
+    "rollback": "redeploy a recorded release of an environment and smoke-test it",
     "package": "sam build, skipped when its inputs are unchanged",
     "lint": "every linter of the lint gate, each reported by name",
     "ecr-login": "write the env's ECR password to a file",

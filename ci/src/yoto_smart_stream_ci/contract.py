@@ -260,9 +260,16 @@ class DeployRequest(StackChange):
     gate_seconds: dict[str, float] = field(
         default_factory=dict, metadata=_help("lint and test durations to report", host=False)
     )
+    lock_wait_seconds: float = field(
+        default=1800.0,
+        metadata=_help("how long to wait for an operation in progress on the stack"),
+    )
 
     def validate(self) -> None:
         super().validate()
+        wait = self.lock_wait_seconds
+        if isinstance(wait, bool) or not math.isfinite(wait) or wait < 0:
+            raise RequestError("--lock-wait-seconds must be a non-negative number of seconds.")
         _check(_PATH_RE, self.dashboard_dir, "dashboard directory")
         _check(_GITHUB_REPOSITORY_RE, self.github_repository, "GitHub repository (OWNER/NAME)")
         for step, seconds in self.gate_seconds.items():
@@ -352,6 +359,43 @@ class CleanupStaleRequest(AwsFacing):
         if isinstance(hours, bool) or not math.isfinite(hours) or hours <= 0:
             raise RequestError("--max-age-hours must be a positive number of hours.")
         _check(_GITHUB_REPOSITORY_RE, self.github_repository, "GitHub repository (OWNER/NAME)")
+
+
+_RELEASE_ID_RE = re.compile(r"^[0-9]{1,12}-[0-9A-Za-z._-]{1,64}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleasesRequest(AwsFacing):
+    command: ClassVar[str] = "releases"
+
+    env: str = field(metadata=_help("prod, dev or pr-<number>"))
+
+    def validate(self) -> None:
+        super().validate()
+        _env(self.env)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollbackRequest(AwsFacing):
+    command: ClassVar[str] = "rollback"
+
+    env: str = field(metadata=_help("prod, dev or pr-<number>"))
+    to: str = field(
+        default="",
+        metadata=_help("the release id (see `releases`); default: the newest one not running"),
+    )
+    lock_wait_seconds: float = field(
+        default=1800.0,
+        metadata=_help("how long to wait for an operation in progress on the stack"),
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        _env(self.env)
+        _check(_RELEASE_ID_RE, self.to, "release id (as `releases` lists it)")
+        wait = self.lock_wait_seconds
+        if isinstance(wait, bool) or not math.isfinite(wait) or wait < 0:
+            raise RequestError("--lock-wait-seconds must be a non-negative number of seconds.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -461,6 +505,8 @@ REQUEST_TYPES: dict[str, type[Request]] = {
         EnvironmentUrlRequest,
         TeardownRequest,
         CleanupStaleRequest,
+        ReleasesRequest,
+        RollbackRequest,
         PackageRequest,
         LintRequest,
         EcrLoginRequest,

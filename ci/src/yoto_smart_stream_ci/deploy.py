@@ -411,12 +411,16 @@ def _listening_port(server: subprocess.Popen[str]) -> int:
 @dataclass
 class Timer:
     steps: dict[str, float] = field(default_factory=dict)
+    # The step that is running; after an exception, the step it came from.
+    running: str = ""
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         started = time.monotonic()
+        self.running = name
         try:
             yield
+            self.running = ""
         finally:
             self.steps[name] = round(time.monotonic() - started, 2)
 

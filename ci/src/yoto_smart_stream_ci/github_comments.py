@@ -118,6 +118,37 @@ def render_deployed_comment(
     return "\n".join(lines) + "\n"
 
 
+def render_failed_comment(
+    *, env: str, commit: str, step: str, error: str, failed_at: datetime | None = None
+) -> str:
+    """The comment after a deploy that stopped before its smoke test could say anything."""
+    detail = error.strip().replace("```", "'''")[:1500] or "(no message)"
+    return (
+        "\n".join(
+            [
+                PREVIEW_MARKER,
+                f"### ❌ Preview `{env}` deploy FAILED",
+                "",
+                "| | |",
+                "|---|---|",
+                f"| Commit | `{commit}` |",
+                f"| Failed at | {step} |",
+                f"| Updated | {_timestamp(failed_at)} |",
+                "",
+                "This commit is not deployed: the environment holds whatever an earlier deploy "
+                "left, if anything. The workflow log has the details.",
+                "",
+                "```",
+                detail,
+                "```",
+                "",
+                "_This comment is updated on every push and when the PR closes._",
+            ]
+        )
+        + "\n"
+    )
+
+
 def render_torn_down_comment(
     *, env: str, reason: str = "the pull request was closed", torn_down_at: datetime | None = None
 ) -> str:

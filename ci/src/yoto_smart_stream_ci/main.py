@@ -120,10 +120,12 @@ def deploy_request(
     account: Account,
     gate_seconds: dict[str, float] | None = None,
     alarm_email: str = "",
+    lock_wait_seconds: float = 1800.0,
 ) -> contract.DeployRequest:
     """The deploy request; with real credentials its image is filled in once it is published."""
     emulated = account.emulated
     return contract.DeployRequest(
+        lock_wait_seconds=lock_wait_seconds,
         **account.fields(),
         env=env,
         build_dir=BUILD_DIR,
@@ -185,6 +187,18 @@ def cleanup_stale_request(
 ) -> contract.CleanupStaleRequest:
     return contract.CleanupStaleRequest(
         **account.fields(), max_age_hours=float(max_age_hours), github_repository=github_repository
+    )
+
+
+def releases_request(*, env: str, account: Account) -> contract.ReleasesRequest:
+    return contract.ReleasesRequest(**account.fields(), env=env)
+
+
+def rollback_request(
+    *, env: str, to: str, lock_wait_seconds: float, account: Account
+) -> contract.RollbackRequest:
+    return contract.RollbackRequest(
+        **account.fields(), env=env, to=to, lock_wait_seconds=lock_wait_seconds
     )
 
 
@@ -405,10 +419,14 @@ class YotoSmartStream:
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
         emulator: Emulator = None,
+        lock_wait_seconds: Annotated[
+            float, Doc("How long to wait for an operation in progress on the stack")
+        ] = 1800.0,
     ) -> str:
         """Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; returns the summary (Markdown)."""
         # Built (and so validated) before anything runs; the image is added once published.
         request = deploy_request(
+            lock_wait_seconds=lock_wait_seconds,
             env=env,
             no_cloudfront=no_cloudfront,
             yoto_client_id=yoto_client_id,
@@ -612,6 +630,53 @@ class YotoSmartStream:
         if github_token is not None:
             ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
         return await ctr.with_exec(contract.core_command(request)).stdout()
+
+    @never_cached
+    async def releases(
+        self,
+        env: Env,
+        aws_access_key_id: AwsKey = None,
+        aws_secret_access_key: AwsSecretKey = None,
+        aws_session_token: AwsSessionToken = None,
+        region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
+    ) -> str:
+        """List the env's recorded releases, newest first: the ids rollback --to takes."""
+        releases_request(env=env, account=REAL_ACCOUNT)  # refuse bad input first
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        request = releases_request(env=env, account=account)
+        return await ctr.with_exec(contract.core_command(request)).stdout()
+
+    @never_cached
+    async def rollback(
+        self,
+        env: Env,
+        to: Annotated[
+            str, Doc("Release id from releases (default: the newest one not running)")
+        ] = "",
+        lock_wait_seconds: Annotated[
+            float, Doc("How long to wait for an operation in progress on the stack")
+        ] = 1800.0,
+        aws_access_key_id: AwsKey = None,
+        aws_secret_access_key: AwsSecretKey = None,
+        aws_session_token: AwsSessionToken = None,
+        region: Region = DEFAULT_REGION,
+        emulator: Emulator = None,
+    ) -> str:
+        """Redeploy a recorded release of the env and smoke-test it; prints a summary."""
+
+        def build(account: Account) -> contract.RollbackRequest:
+            return rollback_request(
+                env=env, to=to, lock_wait_seconds=lock_wait_seconds, account=account
+            )
+
+        build(REAL_ACCOUNT)  # refuse bad input before anything is built
+        ctr, account = await self._aws(
+            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        )
+        return await ctr.with_exec(contract.core_command(build(account))).stdout()
 
     @never_cached
     async def preview(

@@ -27,6 +27,7 @@ from yoto_smart_stream_ci import (
     release,
     sam,
     smoke,
+    stack_lock,
     stale,
     teardown,
 )
@@ -92,13 +93,17 @@ def run(target: AwsTarget, request: contract.Request, secrets: Secrets) -> bool:
                 github_repository=request.github_repository,
             ).ok
         case contract.CleanupStaleRequest():
-            reports = run_cleanup_stale(
+            return run_cleanup_stale(
                 target,
                 max_age_hours=request.max_age_hours,
                 github_token=secrets.github_token,
                 github_repository=request.github_repository,
-            )
-            return all(r.ok for r in reports)
+            ).ok
+        case contract.ReleasesRequest():
+            run_releases(target, request)
+            return True
+        case contract.RollbackRequest():
+            return run_rollback(target, request)
         case contract.EcrLoginRequest():
             print(images.ecr_login(target, request.env, Path(request.password_file)), flush=True)
             return True
@@ -154,10 +159,51 @@ def run_deploy(
     *,
     network_template: Path = sam.NETWORK_TEMPLATE,
 ) -> DeployOutcome:
+    """Deploy; a PR's comment says what happened, also when a step before the smoke test fails."""
+    from yoto_smart_stream_ci import github_comments
+
+    timer = deploy.Timer(dict(request.gate_seconds))
+    try:
+        return _deploy(target, request, secrets, timer, network_template)
+    except github_comments.GitHubCommentError:
+        raise  # the comment itself failed: there is nothing to write it with
+    except Exception as error:
+        if secrets.github_token and environments.env_kind(request.env) is environments.EnvKind.PR:
+            _comment_failed(request, secrets.github_token, timer.running or "deploy", error)
+        raise
+
+
+def _comment_failed(
+    request: contract.DeployRequest, github_token: str, step: str, error: Exception
+) -> None:
+    from yoto_smart_stream_ci import github_comments
+
+    number = environments.pr_number(request.env)
+    if number is None:
+        return
+    body = github_comments.render_failed_comment(
+        env=request.env, commit=request.commit, step=step, error=str(error)
+    )
+    try:
+        github_comments.upsert_pr_comment(
+            _github_api(), github_token, request.github_repository, number, body
+        )
+    except github_comments.GitHubCommentError as comment_error:
+        print(f"The PR comment was not updated with this failure: {comment_error}", flush=True)
+
+
+def _deploy(
+    target: AwsTarget,
+    request: contract.DeployRequest,
+    secrets: Secrets,
+    timer: deploy.Timer,
+    network_template: Path,
+) -> DeployOutcome:
     env = request.env
     announce(target)
     started = time.monotonic()
-    timer = deploy.Timer(dict(request.gate_seconds))
+    with timer.step("stack lock"):
+        stack_lock.acquire(target, env, wait_seconds=request.lock_wait_seconds)
     with timer.step("image"):
         image_uri = _image_uri(target, request, register=True)
     parameters = _template_parameters(request, image_uri)
@@ -170,6 +216,7 @@ def run_deploy(
         with timer.step("sam package"):
             packaged = deploy.package(target, env, Path(request.build_dir), workdir)
         with timer.step("stack deploy"):
+            release.record_deploy(target, env, commit=request.commit)
             deployed = deploy.deploy_stack(target, env, packaged, parameters)
         dashboard = "no dashboard directory given"
         if request.dashboard_dir:
@@ -455,14 +502,29 @@ def run_teardown(
     if github_token and number is not None and report.stack_existed:
         from yoto_smart_stream_ci import github_comments
 
-        github_comments.upsert_pr_comment(
-            _github_api(),
-            github_token,
-            github_repository,
-            number,
-            github_comments.render_torn_down_comment(env=env, reason=reason),
-        )
+        try:
+            github_comments.upsert_pr_comment(
+                _github_api(),
+                github_token,
+                github_repository,
+                number,
+                github_comments.render_torn_down_comment(env=env, reason=reason),
+            )
+        except github_comments.GitHubCommentError as error:
+            report.comment_error = str(error)
+            print(f"{env} is torn down, but its PR comment was not updated: {error}", flush=True)
     return report
+
+
+@dataclass
+class StaleCleanup:
+    reports: list[teardown.TeardownReport]
+    # One sentence per environment that was not checked; any of them makes the run fail.
+    skipped: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.skipped and all(r.ok for r in self.reports)
 
 
 def run_cleanup_stale(
@@ -472,7 +534,7 @@ def run_cleanup_stale(
     github_token: str | None = None,
     github_repository: str = "",
     now: datetime | None = None,
-) -> list[teardown.TeardownReport]:
+) -> StaleCleanup:
     announce(target)
     cfn = target.client("cloudformation")
     summaries = [
@@ -483,16 +545,27 @@ def run_cleanup_stale(
         if github_token
         else None
     )
-    candidates = stale.stale_envs(
-        stale.pr_stacks(summaries),
+    stacks = stale.with_deploy_records(
+        stale.pr_stacks(summaries), lambda env: release.last_deploy(target, env)
+    )
+    scan = stale.stale_envs(
+        stacks,
         now=now or datetime.now(UTC),
         max_age=timedelta(hours=max_age_hours),
         pr_is_open=lookup,
     )
+    for sentence in scan.busy + scan.unchecked:
+        print(sentence, flush=True)
+    candidates = scan.stale
     if not candidates:
         print(f"No stale pr-* environments (limit {max_age_hours:g} h).", flush=True)
     reports = []
     for candidate in candidates:
+        # Listing and tearing down are minutes apart: a deploy may have started since.
+        status = stack_lock.stack_status(cfn, environments.stack_name(candidate.env))
+        if status is not None and stack_lock.in_progress(status):
+            print(f"Skipped {candidate.env}: its stack is {status} (a deploy is in flight).")
+            continue
         print(f"Tearing down {candidate.env}: {candidate.reason}", flush=True)
         reports.append(
             run_teardown(
@@ -503,4 +576,84 @@ def run_cleanup_stale(
                 reason=f"it was stale: {candidate.reason}",
             )
         )
-    return reports
+    if scan.unchecked:
+        print(
+            f"{len(scan.unchecked)} environment(s) were not checked; exiting non-zero.",
+            flush=True,
+        )
+    return StaleCleanup(reports, scan.unchecked)
+
+
+def _running_commit(target: AwsTarget, env: str) -> str | None:
+    """The GitCommit parameter the env's stack runs now; ``None`` without a stack."""
+    cfn = target.client("cloudformation")
+    if stack_lock.stack_status(cfn, environments.stack_name(env)) is None:
+        return None
+    stack = cfn.describe_stacks(StackName=environments.stack_name(env))["Stacks"][0]
+    values = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    return values.get("GitCommit")
+
+
+def run_releases(target: AwsTarget, request: contract.ReleasesRequest) -> list[release.Release]:
+    announce(target)
+    found = release.releases(target, request.env)
+    good = release.last_good(target, request.env)
+    running = _running_commit(target, request.env)
+    if not found:
+        print(f"No releases of {request.env} are recorded (none passed its smoke test).")
+        return found
+    print(f"Releases of {request.env}, newest first (id, commit, recorded, image):", flush=True)
+    for item in found:
+        marks = []
+        if good is not None and item.template_key == good.template_key:
+            marks.append("last good")
+        if running is not None and item.commit == running:
+            marks.append("running")
+        when = datetime.fromtimestamp(item.recorded_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        note = f"  [{', '.join(marks)}]" if marks else ""
+        print(f"  {item.id}  {item.commit or 'unknown'}  {when}  {item.image_uri}{note}")
+    return found
+
+
+def run_rollback(target: AwsTarget, request: contract.RollbackRequest) -> bool:
+    """Redeploy a recorded release (``--to``, or the newest one not running) and smoke-test it."""
+    env = request.env
+    announce(target)
+    stack_lock.acquire(target, env, wait_seconds=request.lock_wait_seconds)
+    found = release.releases(target, env)
+    if request.to:
+        chosen = next((r for r in found if r.id == request.to), None)
+        if chosen is None:
+            raise contract.RequestError(
+                f"{env} has no recorded release {request.to}; `releases --env {env}` lists them."
+            )
+    else:
+        running = _running_commit(target, env)
+        chosen = next((r for r in found if r.commit != running), None)
+        if chosen is None:
+            raise contract.RequestError(
+                f"{env} has no recorded release other than the one it runs; nothing to roll "
+                "back to."
+            )
+    print(f"Rolling {env} back to release {chosen.id} (commit {chosen.commit}).", flush=True)
+    with tempfile.TemporaryDirectory(prefix=f"rollback-{env}-") as tmp:
+        template = release.fetch_template(target, chosen, Path(tmp))
+        deployed = deploy.deploy_stack(target, env, template, chosen.parameters)
+    report = _smoke(target, env, None)
+    print(report.render(), flush=True)
+    if report.ok:
+        release.mark_last_good(target, chosen)
+    print(
+        "\n".join(
+            [
+                f"Rollback summary ({'EMULATED AWS ACCOUNT' if target.emulated else 'AWS'}):",
+                f"  environment : {env}",
+                f"  stack       : {deployed.stack} ({deployed.status})",
+                f"  release     : {chosen.id} (commit {chosen.commit})",
+                f"  image       : {chosen.image_uri}",
+                f"  smoke test  : {'passed' if report.ok else 'FAILED'}",
+            ]
+        ),
+        flush=True,
+    )
+    return report.ok

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from yoto_smart_stream_ci import environments
@@ -31,9 +32,52 @@ class Release:
     template_key: str
     recorded_at: float
 
+    @property
+    def id(self) -> str:
+        """``<unix time>-<commit>``: what ``rollback --to`` takes and ``releases`` lists."""
+        return self.template_key.rsplit("/", 1)[-1].removesuffix(".template.yaml")
+
 
 def _record_key(env: str) -> str:
     return f"{environments.artifact_prefix(env)}releases/last-good.json"
+
+
+def _deploy_record_key(env: str) -> str:
+    return f"{environments.artifact_prefix(env)}releases/last-deploy.json"
+
+
+def record_deploy(
+    target: AwsTarget, env: str, *, commit: str, started_at: datetime | None = None
+) -> None:
+    """Note that a deploy of ``env`` starts now: stale cleanup counts age from the last one.
+
+    Written before the stack changes, so a deploy that then fails still marks the env as in use.
+    It lives under the env's artifact prefix, which teardown removes with the env.
+    """
+    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    target.client("s3").put_object(
+        Bucket=bucket,
+        Key=_deploy_record_key(env),
+        Body=json.dumps(
+            {
+                "env": env,
+                "commit": commit,
+                "started_at": (started_at or datetime.now(UTC)).timestamp(),
+            }
+        ).encode(),
+        ContentType="application/json",
+    )
+
+
+def last_deploy(target: AwsTarget, env: str) -> datetime | None:
+    """When the last recorded deploy of ``env`` started; ``None`` without a record."""
+    s3 = target.client("s3")
+    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=_deploy_record_key(env))["Body"].read()
+    except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):
+        return None
+    return datetime.fromtimestamp(float(json.loads(body)["started_at"]), UTC)
 
 
 def rolls_back(env: str) -> bool:
@@ -55,13 +99,45 @@ def record_last_good(
     template_key = f"{environments.artifact_prefix(env)}releases/{stamp}.template.yaml"
     s3.put_object(Bucket=bucket, Key=template_key, Body=packaged.read_bytes())
     release = Release(env, commit, image_uri, dict(parameters), template_key, time.time())
-    s3.put_object(
+    record = json.dumps(asdict(release)).encode()
+    # The history (one record per release, beside its template) and the last-good pointer.
+    for key in (template_key.removesuffix(".template.yaml") + ".json", _record_key(env)):
+        s3.put_object(Bucket=bucket, Key=key, Body=record, ContentType="application/json")
+    return release
+
+
+def mark_last_good(target: AwsTarget, release: Release) -> None:
+    """Point the env's last good release at ``release`` (after a rollback to it passed)."""
+    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    target.client("s3").put_object(
         Bucket=bucket,
-        Key=_record_key(env),
+        Key=_record_key(release.env),
         Body=json.dumps(asdict(release)).encode(),
         ContentType="application/json",
     )
-    return release
+
+
+def releases(target: AwsTarget, env: str) -> list[Release]:
+    """Every recorded release of ``env``, newest first (the last good one included)."""
+    s3 = target.client("s3")
+    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    prefix = f"{environments.artifact_prefix(env)}releases/"
+    pointers = {_record_key(env), _deploy_record_key(env)}
+    found: dict[str, Release] = {}
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith(".json") and key not in pointers:
+                    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                    release = Release(**json.loads(body))
+                    found[release.template_key] = release
+    except s3.exceptions.NoSuchBucket:
+        return []
+    good = last_good(target, env)
+    if good is not None:  # recorded before the history existed
+        found.setdefault(good.template_key, good)
+    return sorted(found.values(), key=lambda r: r.recorded_at, reverse=True)
 
 
 def last_good(target: AwsTarget, env: str) -> Release | None:

@@ -4,6 +4,10 @@ Order matters: buckets are emptied (every object version and delete marker) befo
 deletion, because CloudFormation cannot delete a non-empty bucket; the env's ECR images, SSM
 secrets and packaged artifacts are not stack resources, so they go separately. Afterwards every
 name the environment derives is looked up again, plus a tag search across services.
+
+Prod's table and audio bucket are retained by the stack (``DeletionPolicy: Retain``) and the
+table is deletion-protected. A forced prod teardown removes them too: protection is turned off
+before the stack deletion, and whatever the stack retained is deleted after it.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ class TeardownReport:
     stack_existed: bool
     actions: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+    # Set when the env is gone but its pull request's comment could not be updated.
+    comment_error: str = ""
 
     @property
     def ok(self) -> bool:
-        return not self.leftovers
+        return not self.leftovers and not self.comment_error
 
     def render(self) -> str:
         head = (
@@ -144,6 +150,34 @@ def _sweep_ecs(ecs: Any, env: str) -> str:
     return f"ECS cluster {cluster} ({len(services)} service(s))"
 
 
+def _unprotect_table(dynamodb: Any, table: str) -> bool:
+    """Turn off the table's deletion protection; ``True`` when it was on.
+
+    Only reached for prod with ``--force`` (``check_allowed``): the flag promises that nothing of
+    the environment remains, and a protected table cannot be deleted by anyone, stack or not.
+    """
+    try:
+        described = dynamodb.describe_table(TableName=table)["Table"]
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return False
+    if not described.get("DeletionProtectionEnabled"):
+        return False
+    dynamodb.update_table(TableName=table, DeletionProtectionEnabled=False)
+    return True
+
+
+def _delete_retained_table(dynamodb: Any, table: str) -> bool:
+    """Delete the table if the stack deletion retained it (``DeletionPolicy: Retain``)."""
+    try:
+        dynamodb.delete_table(TableName=table)
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return False
+    dynamodb.get_waiter("table_not_exists").wait(
+        TableName=table, WaiterConfig={"Delay": 2, "MaxAttempts": 150}
+    )
+    return True
+
+
 def teardown(target: AwsTarget, env: str, *, force: bool = False) -> TeardownReport:
     check_allowed(env, force=force)
     stack = environments.stack_name(env)
@@ -172,10 +206,19 @@ def teardown(target: AwsTarget, env: str, *, force: bool = False) -> TeardownRep
             f"deleted {images} image tag(s) of {env} from {environments.ecr_repository(env)}"
         )
 
+    dynamodb = target.client("dynamodb")
+    table = environments.table_name(env)
+    if _unprotect_table(dynamodb, table):
+        report.actions.append(f"turned off deletion protection of table {table}")
+
     if existed:
         cfn.delete_stack(StackName=stack)
         cfn.get_waiter("stack_delete_complete").wait(StackName=stack, WaiterConfig=STACK_WAIT)
         report.actions.append(f"deleted stack {stack}")
+
+    if _delete_retained_table(dynamodb, table):
+        kept_by = " (the stack deletion retained it)" if existed else ""
+        report.actions.append(f"deleted table {table}{kept_by}")
 
     swept = _sweep_ecs(target.client("ecs"), env)
     if swept:

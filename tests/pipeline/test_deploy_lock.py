@@ -1,0 +1,154 @@
+"""The per-environment deploy lock against moto: a deploy waits for, or refuses, a stack that
+another operation holds, and cleanup-stale leaves such an env alone.
+
+moto creates stacks synchronously, with one exception this test uses to hold a stack in
+``CREATE_IN_PROGRESS``: a custom resource stays in progress until its Lambda answers the
+pre-signed response URL, and the Lambda here never does. What moto cannot show: it never
+reports ``ROLLBACK_COMPLETE`` or ``UPDATE_ROLLBACK_FAILED`` (a failing resource makes the call
+itself fail) and has no ``ContinueUpdateRollback``; the recovery chosen for those states is
+covered by ``recovery_for`` below, and the calls it makes are CloudFormation's documented ones.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline.test_stale_cleanup import live_stacks
+from tests.support.pipeline_cli import PipelineRunner
+from tests.support.residue import client
+from yoto_smart_stream_ci import environments, pipeline, stack_lock
+from yoto_smart_stream_ci.aws import AwsTarget
+from yoto_smart_stream_ci.shared import EMULATOR_FLAG
+from yoto_smart_stream_ci.stack_lock import Recovery
+
+HOLDER = "deploy-lock-holder"
+
+
+@pytest.fixture
+def target(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AwsTarget:
+    for key, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        EMULATOR_FLAG: "1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "eu-west-2",
+    }.items():
+        monkeypatch.setenv(key, value)
+    return AwsTarget.from_environ()
+
+
+@pytest.fixture
+def holder(endpoint: str) -> Iterator[str]:
+    """A Lambda that never answers a custom resource: its stack stays CREATE_IN_PROGRESS."""
+    iam = client(endpoint, "iam")
+    role = iam.create_role(RoleName=HOLDER, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("holder.py", "def handler(event, context):\n    return None\n")
+    lam = client(endpoint, "lambda")
+    arn = lam.create_function(
+        FunctionName=HOLDER,
+        Runtime="python3.13",
+        Role=role,
+        Handler="holder.handler",
+        Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"]
+    yield arn
+    lam.delete_function(FunctionName=HOLDER)
+    iam.delete_role(RoleName=HOLDER)
+
+
+def hold_stack(endpoint: str, env: str, holder_arn: str) -> str:
+    """An env's stack with an operation in flight, as a deploy in another job leaves it."""
+    cfn = client(endpoint, "cloudformation")
+    template = {
+        "Resources": {"Hold": {"Type": "Custom::Hold", "Properties": {"ServiceToken": holder_arn}}}
+    }
+    stack = environments.stack_name(env)
+    cfn.create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(template),
+        Tags=[{"Key": k, "Value": v} for k, v in environments.stack_tags(env).items()],
+    )
+    assert stack_lock.stack_status(cfn, stack) == "CREATE_IN_PROGRESS"
+    return stack
+
+
+def test_recovery_follows_the_stack_status() -> None:
+    assert stack_lock.recovery_for(None) is Recovery.PROCEED
+    assert stack_lock.recovery_for("UPDATE_COMPLETE") is Recovery.PROCEED
+    assert stack_lock.recovery_for("UPDATE_ROLLBACK_COMPLETE") is Recovery.PROCEED
+    for busy in ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS",
+                 "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "DELETE_IN_PROGRESS"):  # fmt: skip
+        assert stack_lock.recovery_for(busy) is Recovery.WAIT
+    assert stack_lock.recovery_for("ROLLBACK_COMPLETE") is Recovery.RECREATE
+    assert stack_lock.recovery_for("UPDATE_ROLLBACK_FAILED") is Recovery.CONTINUE_ROLLBACK
+    assert stack_lock.recovery_for("DELETE_FAILED") is Recovery.REFUSE
+
+
+def test_a_second_deploy_waits_then_refuses_past_the_bound(
+    endpoint: str, target: AwsTarget, holder: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = hold_stack(endpoint, "pr-931", holder)
+
+    with pytest.raises(stack_lock.StackLocked) as refused:
+        stack_lock.acquire(target, "pr-931", wait_seconds=1.0, poll_seconds=0.3)
+    assert str(refused.value).startswith(f"{stack} is still CREATE_IN_PROGRESS after ")
+    assert "raise --lock-wait-seconds" in str(refused.value)
+    out = capsys.readouterr().out
+    assert f"{stack} is CREATE_IN_PROGRESS: waiting for the operation in progress" in out
+
+    # The other operation ends (here: the stack goes away) while this deploy waits.
+    cfn = client(endpoint, "cloudformation")
+    ender = threading.Timer(1.0, cfn.delete_stack, kwargs={"StackName": stack})
+    ender.start()
+    started = time.monotonic()
+    assert stack_lock.acquire(target, "pr-931", wait_seconds=60, poll_seconds=0.3) is None
+    ender.join()
+    assert 0.9 < time.monotonic() - started < 30
+    assert "waiting for the operation in progress" in capsys.readouterr().out
+
+
+def test_deploy_onto_a_held_stack_changes_nothing_and_says_so(
+    endpoint: str, holder: str, tmp_path: Path
+) -> None:
+    stack = hold_stack(endpoint, "pr-933", holder)
+    runner = PipelineRunner(endpoint)
+
+    refused = runner.run(
+        "deploy", "--env", "pr-933", "--build-dir", str(tmp_path),
+        "--oci-tarball", str(tmp_path / "never-read.tar"), "--lock-wait-seconds", "1",
+    )  # fmt: skip
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"{stack} is still CREATE_IN_PROGRESS after" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "waiting for the operation in progress" in refused.stdout
+    cfn = client(endpoint, "cloudformation")
+    assert stack_lock.stack_status(cfn, stack) == "CREATE_IN_PROGRESS"
+    cfn.delete_stack(StackName=stack)
+
+
+def test_cleanup_stale_skips_an_env_whose_deploy_is_in_flight(
+    endpoint: str, target: AwsTarget, holder: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = hold_stack(endpoint, "pr-932", holder)
+    much_later = datetime.now(UTC) + timedelta(days=30)
+
+    cleaned = pipeline.run_cleanup_stale(target, max_age_hours=1, now=much_later)
+
+    assert [r.env for r in cleaned.reports if r.env == "pr-932"] == []
+    assert live_stacks(endpoint, "pr-932") == [stack]
+    assert "Skipped pr-932: its stack is CREATE_IN_PROGRESS (a deploy is in flight)." in (
+        capsys.readouterr().out
+    )
+    client(endpoint, "cloudformation").delete_stack(StackName=stack)
