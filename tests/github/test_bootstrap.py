@@ -20,12 +20,12 @@ from tests.support.iam_policy import (
     Resolver,
     arn_service,
     is_allowed,
-    load_cfn_template,
     policy_actions,
     policy_size,
     resource_tags_in_context,
     resource_types,
 )
+from tests.support.template import load_template
 from yoto_smart_stream_ci import environments
 
 REPOSITORY = "earchibald/yoto-smart-stream"
@@ -48,7 +48,7 @@ def session(name: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return load_cfn_template(BOOTSTRAP_TEMPLATE)
+    return load_template(BOOTSTRAP_TEMPLATE)
 
 
 def _resolver(template: dict[str, Any], region: str = REGION) -> Resolver:
@@ -800,7 +800,7 @@ def test_the_documented_commands_use_the_real_names_and_agree() -> None:
     )
     outputs = set(re.findall(r"output (\w+)\)", walkthrough))
     assert outputs == {"ProdDeployRoleArn", "DevDeployRoleArn", "PreviewDeployRoleArn"}
-    template = load_cfn_template(BOOTSTRAP_TEMPLATE)
+    template = load_template(BOOTSTRAP_TEMPLATE)
     assert outputs <= set(template["Outputs"])
 
 

@@ -26,11 +26,14 @@ from tests.support.sam_template import (
     PACKAGED_CODE_BUCKET,
     PACKAGED_CODE_KEY,
     expand,
-    resolve,
     sample_parameters,
 )
 from yoto_smart_stream_ci import environments
-from yoto_smart_stream_ci.emulator import strip_unsupported, supported_resource_types
+from yoto_smart_stream_ci.emulator import (
+    resolve_policies,
+    strip_unsupported,
+    supported_resource_types,
+)
 
 ACCOUNT, REGION = "123456789012", "eu-west-2"
 WAIT = {"Delay": 1, "MaxAttempts": 60}
@@ -49,13 +52,10 @@ def _create_stack(cfn: Any, name: str, body: str, parameters: dict[str, str] | N
 
 
 def _emulator_template(env: str) -> tuple[str, dict[str, str], dict[str, str]]:
-    """The expanded template without the types moto skips; DeletionPolicy resolved for env."""
+    """The expanded template without the types moto skips; DeletionPolicy resolved for env
+    (both with the pipeline's own functions)."""
     parameters = sample_parameters(env)
-    expanded = expand(parameters)
-    for resource in expanded["Resources"].values():
-        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
-            if policy in resource:
-                resource[policy] = resolve(resource[policy], expanded, parameters)
+    expanded = resolve_policies(expand(parameters), parameters)
     stripped = strip_unsupported(expanded, supported_resource_types())
     return json.dumps(stripped.template), parameters, stripped.removed
 

@@ -26,10 +26,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode
+from yoto_smart_stream_ci import cloudformation
 
 
 @dataclass(frozen=True)
@@ -272,23 +271,25 @@ class Resolver:
             return f"arn:{self.partition}:iam::{self.account}:role/{name}"
         raise NotImplementedError(f"GetAtt {logical_id}.{attribute}")
 
-    def ref(self, name: str) -> str:
-        pseudo = {
+    def values(self) -> dict[str, str]:
+        """The parameter values, and the pseudo parameters of this account and region."""
+        return {
+            **self.parameters,
             "AWS::AccountId": self.account,
             "AWS::Region": self.region,
             "AWS::Partition": self.partition,
             "AWS::URLSuffix": "amazonaws.com",
         }
-        if name in pseudo:
-            return pseudo[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        if name in self.template.get("Parameters", {}):
-            return str(self.template["Parameters"][name].get("Default", ""))
+
+    def ref(self, name: str) -> str:
+        values = self.values()
+        if name in values or name in self.template.get("Parameters", {}):
+            return str(cloudformation.parameter_value(self.template, values, name))
         return self.physical(name)
 
     def condition(self, name: str) -> bool:
-        return bool(self.resolve(self.template["Conditions"][name]))
+        # The pipeline's evaluator: the one the emulator deploy and the environment tests use.
+        return cloudformation.evaluate_conditions(self.template, self.values())[name]
 
     def resolve(self, node: Any) -> Any:
         if isinstance(node, list):
@@ -308,9 +309,6 @@ class Resolver:
             if key == "Fn::If":
                 name, when_true, when_false = value
                 return self.resolve(when_true if self.condition(name) else when_false)
-            if key == "Fn::Equals":
-                left, right = self.resolve(value)
-                return left == right
         return {k: self.resolve(v) for k, v in node.items()}
 
     def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
@@ -325,14 +323,6 @@ class Resolver:
 
         # ${!Literal} is CloudFormation's escape for a literal ${Literal} (an IAM variable).
         return re.sub(r"\$\{!([^}]*)\}", r"${\1}", re.sub(r"\$\{([^}!]+)\}", replace, text))
-
-
-def load_cfn_template(path: Path) -> dict[str, Any]:
-    template, problems = decode(str(path))
-    if problems or template is None:
-        raise ValueError(f"{path} could not be parsed: {problems}")
-    # Plain dicts and lists (cfn-lint's node classes carry line marks we do not need).
-    return json.loads(json.dumps(template))
 
 
 def policy_size(document: Mapping[str, Any]) -> int:

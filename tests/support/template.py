@@ -1,12 +1,13 @@
-"""Read the SAM template the way CloudFormation does, so fixtures follow its schema."""
+"""The repository's templates, read by the pipeline's own loader, so fixtures follow their schema."""
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode
+from yoto_smart_stream_ci import cloudformation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "infrastructure" / "template.yaml"
@@ -14,11 +15,13 @@ TABLE_LOGICAL_ID = "Table"
 
 
 @cache
+def _parsed(path: Path) -> dict[str, Any]:
+    return cloudformation.load_template(path)
+
+
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    template, errors = decode(str(path))
-    if errors or template is None:
-        raise ValueError(f"{path} does not parse: {errors}")
-    return dict(template)
+    """A fresh copy each call (parsed once per path), so no test sees another's changes."""
+    return copy.deepcopy(_parsed(path))
 
 
 def table_properties() -> dict[str, Any]:

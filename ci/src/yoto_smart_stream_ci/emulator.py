@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from yoto_smart_stream_ci import cloudformation
 from yoto_smart_stream_ci.aws import AwsTarget
 
 SKIPPED_MARKER = "emulator-skipped:"
@@ -67,15 +68,13 @@ def supported_resource_types() -> frozenset[str]:
 def expand_transform(
     template: dict[str, Any], parameters: dict[str, str], target: AwsTarget
 ) -> dict[str, Any]:
-    """Run the SAM transform exactly as CloudFormation would, with samtranslator."""
-    # samtranslator resolves pseudo parameters from the default boto3 session's region.
-    import boto3
+    """Run the SAM transform exactly as CloudFormation would, in the target's region."""
     from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
-    from samtranslator.translator.transform import transform
 
-    boto3.setup_default_session(region_name=target.region)
-    expanded = transform(template, dict(parameters), ManagedPolicyLoader(target.client("iam")))
-    return dict(expanded)
+    loader = ManagedPolicyLoader(target.client("iam"))
+    return cloudformation.sam_transform(
+        template, parameters, region=target.region, managed_policies=loader.load
+    )
 
 
 def _references(value: Any) -> set[str]:
@@ -128,37 +127,23 @@ def _replace_references(value: Any, removed: set[str]) -> Any:
     return value
 
 
-def _condition(template: dict[str, Any], value: Any, parameters: dict[str, str]) -> Any:
-    """Evaluate a condition expression over parameter values (Equals/Not/And/Or/Condition)."""
-    if isinstance(value, dict):
-        (key, args), *_ = value.items()
-        if key == "Ref":
-            return parameters.get(args, template.get("Parameters", {}).get(args, {}).get("Default"))
-        if key == "Condition":
-            return _condition(template, template["Conditions"][args], parameters)
-        if key == "Fn::Equals":
-            left, right = (_condition(template, a, parameters) for a in args)
-            return str(left) == str(right)
-        if key == "Fn::Not":
-            return not _condition(template, args[0], parameters)
-        if key == "Fn::And":
-            return all(_condition(template, a, parameters) for a in args)
-        if key == "Fn::Or":
-            return any(_condition(template, a, parameters) for a in args)
-        raise ValueError(f"Unsupported condition function {key}")
-    return value
+POLICY_ATTRIBUTES = ("DeletionPolicy", "UpdateReplacePolicy")
 
 
 def resolve_policies(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
-    """Resolve ``Fn::If`` in DeletionPolicy/UpdateReplacePolicy (AWS::LanguageExtensions does
-    this in CloudFormation; samtranslator leaves it, and moto would read it as Delete)."""
+    """Resolve ``Fn::If`` and parameter ``Ref``s in DeletionPolicy/UpdateReplacePolicy
+    (AWS::LanguageExtensions does this in CloudFormation; samtranslator leaves them, and moto
+    would read what is left as Delete). A policy that resolves to ``AWS::NoValue`` goes."""
+    conditions = cloudformation.evaluate_conditions(template, parameters)
     for resource in template.get("Resources", {}).values():
-        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
-            value = resource.get(policy)
-            if isinstance(value, dict) and "Fn::If" in value:
-                name, when_true, when_false = value["Fn::If"]
-                holds = _condition(template, template["Conditions"][name], parameters)
-                resource[policy] = when_true if holds else when_false
+        for policy in POLICY_ATTRIBUTES:
+            if policy not in resource:
+                continue
+            value = cloudformation.resolve(resource[policy], template, parameters, conditions)
+            if value is cloudformation.NO_VALUE:
+                del resource[policy]
+            else:
+                resource[policy] = value
     return template
 
 
