@@ -3,7 +3,10 @@ literal, and matching nothing when the context has no value."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.iam_policy import Request, Resolver, is_allowed
+from yoto_smart_stream_ci.cloudformation import TemplateError
 
 DENY_OTHER_SESSIONS = {
     "Effect": "Deny",
@@ -62,3 +65,30 @@ def test_cloudformation_escapes_become_iam_variables() -> None:
     assert resolver.resolve({"Fn::Sub": "${AWS::AccountId}:${!aws:userid}"}) == (
         "123456789012:${aws:userid}"
     )
+
+
+def test_the_resolver_evaluates_conditions_with_the_pipelines_evaluator() -> None:
+    # Its own copy knew Fn::Equals alone (any other condition read as true) and compared
+    # values untyped; it now shares cloudformation.evaluate_conditions.
+    template = {
+        "Parameters": {"ExistingArn": {"Type": "String", "Default": ""}},
+        "Conditions": {
+            "Reuse": {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExistingArn"}, ""]}]},
+            "InLondon": {"Fn::Equals": [{"Ref": "AWS::Region"}, "eu-west-2"]},
+        },
+        "Resources": {},
+    }
+    pick = {"Fn::If": ["Reuse", {"Ref": "ExistingArn"}, "create"]}
+    assert Resolver(template, {}, "123456789012", "eu-west-2").resolve(pick) == "create"
+    given = Resolver(template, {"ExistingArn": "arn:x"}, "123456789012", "eu-west-2")
+    assert given.resolve(pick) == "arn:x"
+    where = {"Fn::If": ["InLondon", "here", "elsewhere"]}
+    assert Resolver(template, {}, "123456789012", "us-east-1").resolve(where) == "elsewhere"
+
+
+def test_a_parameter_without_a_value_is_refused_not_empty() -> None:
+    # Its own copy resolved a parameter with no value and no Default to "".
+    template = {"Parameters": {"GitHubRepository": {"Type": "String"}}, "Resources": {}}
+    resolver = Resolver(template, {}, "123456789012", "eu-west-2")
+    with pytest.raises(TemplateError, match="GitHubRepository, which has no Default"):
+        resolver.resolve({"Fn::Sub": "repo:${GitHubRepository}:*"})
