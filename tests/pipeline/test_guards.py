@@ -59,7 +59,19 @@ def test_cli_rejects_bad_env_before_any_aws_call(
 
 @pytest.mark.parametrize("name", BAD_NAMES)
 @pytest.mark.parametrize(
-    "function", ["deploy", "plan", "teardown", "publish_image", "smoke_test", "preview"]
+    "function",
+    [
+        "deploy",
+        "plan",
+        "teardown",
+        "publish_image",
+        "smoke_test",
+        "preview",
+        "integration_test",
+        "environment_url",
+        "releases",
+        "rollback",
+    ],
 )
 def test_dagger_layer_rejects_bad_env_before_building_anything(name: str, function: str) -> None:
     extra: dict[str, dict[str, Any]] = {"preview": {"emulator": None}}
@@ -99,7 +111,7 @@ def test_smoke_needs_exactly_one_target() -> None:
 def test_half_credentials_are_refused() -> None:
     module = YotoSmartStream(source=cast(Any, None))
     with pytest.raises(ValueError, match="both --aws-access-key-id and --aws-secret-access-key"):
-        anyio.run(lambda: module._aws("eu-west-2", cast(Any, object()), None, None))
+        anyio.run(lambda: module.releases(env="dev", aws_access_key_id=cast(Any, object())))
 
 
 def test_no_credentials_and_no_emulator_is_a_sentence(

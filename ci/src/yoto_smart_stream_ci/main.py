@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, ParamSpec, TypeVar, cast
 
@@ -77,6 +77,7 @@ PACKAGE_CONTEXT: Final = [*PACKAGE_INPUTS, ".dockerignore", TOOLCHAIN_DOCKERFILE
 
 P = ParamSpec("P")
 R = TypeVar("R")
+RequestT = TypeVar("RequestT", bound=contract.Request)
 
 
 def never_cached(fn: Callable[P, R]) -> Callable[P, R]:
@@ -108,6 +109,23 @@ class Account:
 
 REAL_ACCOUNT: Final = Account()
 CALL_ACCOUNT: Final = Account(emulator=f"http://{MOTO_HOST}:{MOTO_PORT}", ends_with_call=True)
+
+
+@dataclass(frozen=True)
+class AwsAccess:
+    """The AWS arguments every AWS-facing function takes: credentials, or an emulator."""
+
+    region: str
+    access_key_id: dagger.Secret | None = None
+    secret_access_key: dagger.Secret | None = None
+    session_token: dagger.Secret | None = None
+    emulator: dagger.Service | None = None
+
+    @property
+    def expected_account(self) -> Account:
+        """The account a request is checked against before anything is built (the emulator's
+        port is known only once its service is asked)."""
+        return REAL_ACCOUNT if self.access_key_id is not None else CALL_ACCOUNT
 
 
 def deploy_request(
@@ -280,20 +298,15 @@ class YotoSmartStream:
             .as_service(args=contract.core_command(emulator_request()))
         )
 
-    async def _aws(
-        self,
-        region: str,
-        access_key_id: dagger.Secret | None,
-        secret_access_key: dagger.Secret | None,
-        session_token: dagger.Secret | None,
-        emulator: dagger.Service | None = None,
-    ) -> tuple[dagger.Container, Account]:
+    async def _aws(self, access: AwsAccess) -> tuple[dagger.Container, Account]:
         """The workspace pointed at AWS (credentials as secrets) or an emulated account.
 
         The emulated account is ``emulator`` when given (one account across calls), else a
         moto service started for this call alone. Either is bound as ``moto``; the request
         names it (``Account``), and the core points every AWS client at it.
         """
+        access_key_id, secret_access_key = access.access_key_id, access.secret_access_key
+        emulator, region = access.emulator, access.region
         if (access_key_id is None) != (secret_access_key is None):
             raise ValueError(
                 "Pass both --aws-access-key-id and --aws-secret-access-key, or neither "
@@ -312,8 +325,8 @@ class YotoSmartStream:
         if access_key_id is not None and secret_access_key is not None:
             ctr = ctr.with_secret_variable("AWS_ACCESS_KEY_ID", access_key_id)
             ctr = ctr.with_secret_variable("AWS_SECRET_ACCESS_KEY", secret_access_key)
-            if session_token is not None:
-                ctr = ctr.with_secret_variable("AWS_SESSION_TOKEN", session_token)
+            if access.session_token is not None:
+                ctr = ctr.with_secret_variable("AWS_SESSION_TOKEN", access.session_token)
             return ctr, REAL_ACCOUNT
         if emulator is None:
             return ctr.with_service_binding(MOTO_HOST, self._emulator_service()), CALL_ACCOUNT
@@ -322,6 +335,32 @@ class YotoSmartStream:
         port = await ports[0].port() if ports else MOTO_PORT
         account = Account(emulator=f"http://{MOTO_HOST}:{port}")
         return ctr.with_service_binding(MOTO_HOST, emulator), account
+
+    async def _prepared(
+        self,
+        build: Callable[[Account], RequestT],
+        access: AwsAccess,
+        secrets: Mapping[str, dagger.Secret | None] | None = None,
+    ) -> tuple[dagger.Container, RequestT]:
+        """The workspace for ``access`` with ``secrets`` bound, and the request ``build``
+        makes for its account; bad input is refused before anything is built."""
+        build(access.expected_account)
+        ctr, account = await self._aws(access)
+        return _with_secrets(ctr, secrets or {}), build(account)
+
+    async def _run(
+        self,
+        build: Callable[[Account], contract.Request],
+        access: AwsAccess,
+        secrets: Mapping[str, dagger.Secret | None] | None = None,
+        inputs: Callable[[dagger.Container], dagger.Container] | None = None,
+    ) -> str:
+        """Run the core command of the request ``build`` makes, with ``inputs`` added to
+        the workspace first; returns its stdout (the full log streams live)."""
+        ctr, request = await self._prepared(build, access, secrets)
+        if inputs is not None:
+            ctr = inputs(ctr)
+        return await ctr.with_exec(contract.core_command(request)).stdout()
 
     @function
     def emulator(self) -> dagger.Service:
@@ -374,7 +413,7 @@ class YotoSmartStream:
         """Push the MQTT image to ECR (registry auth as a secret) and return repository@sha256:digest."""
         login = ecr_login_request(env=env)
         aws, account = await self._aws(
-            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            AwsAccess(region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator)
         )
         if account.emulated:
             register = register_image_request(env=env, commit=commit, account=account)
@@ -424,21 +463,27 @@ class YotoSmartStream:
         ] = 1800.0,
     ) -> str:
         """Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; returns the summary (Markdown)."""
-        # Built (and so validated) before anything runs; the image is added once published.
-        request = deploy_request(
-            lock_wait_seconds=lock_wait_seconds,
-            env=env,
-            no_cloudfront=no_cloudfront,
-            yoto_client_id=yoto_client_id,
-            github_repository=github_repository,
-            commit=commit,
-            account=REAL_ACCOUNT if aws_access_key_id is not None else CALL_ACCOUNT,
-            alarm_email=alarm_email,
+
+        def build(account: Account) -> contract.DeployRequest:
+            return deploy_request(
+                lock_wait_seconds=lock_wait_seconds,
+                env=env,
+                no_cloudfront=no_cloudfront,
+                yoto_client_id=yoto_client_id,
+                github_repository=github_repository,
+                commit=commit,
+                account=account,
+                alarm_email=alarm_email,
+            )
+
+        # Validated before anything runs; the image is added once published. The secrets are
+        # bound only to the deploy step below, not to the image push.
+        aws, request = await self._prepared(
+            build,
+            AwsAccess(
+                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
         )
-        aws, account = await self._aws(
-            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
-        )
-        request = _with(request, **account.fields())
         gate: dict[str, float] = {}
 
         async def timed(name: str, step: Awaitable[str]) -> None:
@@ -451,17 +496,16 @@ class YotoSmartStream:
             group.start_soon(timed, "test", self.test())
 
         ctr = aws.with_directory(BUILD_DIR, self.package())
-        if account.emulated:
+        if request.emulator:
             # One exec holds the emulated account: the core registers the image, then deploys.
             ctr = ctr.with_file(OCI_TARBALL, self._mqtt_image().as_tarball())
             request = _with(request, gate_seconds=gate)
         else:
             image = await self._publish(aws, ecr_login_request(env=env), commit)
             request = _with(request, gate_seconds=gate, image_uri=image)
-        if admin_password is not None:
-            ctr = ctr.with_secret_variable(ADMIN_PASSWORD_VAR, admin_password)
-        if github_token is not None:
-            ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
+        ctr = _with_secrets(
+            ctr, {ADMIN_PASSWORD_VAR: admin_password, GITHUB_TOKEN_VAR: github_token}
+        )
         # The full log streams live; what is returned is the summary the core wrote.
         ran = ctr.with_env_variable(github_actions.SUMMARY_VAR, STEP_SUMMARY_FILE).with_exec(
             contract.core_command(request)
@@ -482,14 +526,13 @@ class YotoSmartStream:
         emulator: Emulator = None,
     ) -> str:
         """Full API, audio upload and streaming, a card created at Yoto, a forced token refresh."""
-        integration_test_request(env=env, account=REAL_ACCOUNT)  # refuse bad input first
-        ctr, account = await self._aws(
-            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        return await self._run(
+            lambda account: integration_test_request(env=env, account=account),
+            AwsAccess(
+                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
+            secrets={ADMIN_PASSWORD_VAR: admin_password},
         )
-        request = integration_test_request(env=env, account=account)
-        if admin_password is not None:
-            ctr = ctr.with_secret_variable(ADMIN_PASSWORD_VAR, admin_password)
-        return await ctr.with_exec(contract.core_command(request)).stdout()
 
     @never_cached
     async def environment_url(
@@ -502,12 +545,12 @@ class YotoSmartStream:
         emulator: Emulator = None,
     ) -> str:
         """The env's DashboardUrl alone (no newline): the URL of its GitHub deployment."""
-        environment_url_request(env=env, account=REAL_ACCOUNT)  # refuse bad input first
-        ctr, account = await self._aws(
-            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        out = await self._run(
+            lambda account: environment_url_request(env=env, account=account),
+            AwsAccess(
+                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
         )
-        request = environment_url_request(env=env, account=account)
-        out = await ctr.with_exec(contract.core_command(request)).stdout()
         return out.strip().splitlines()[-1]
 
     @never_cached
@@ -525,14 +568,13 @@ class YotoSmartStream:
         emulator: Emulator = None,
     ) -> str:
         """Health, ready, admin login, player list and an S3 upload/download round trip."""
-        smoke_request(env=env, url=url, account=REAL_ACCOUNT)  # refuse bad input first
-        ctr, account = await self._aws(
-            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        return await self._run(
+            lambda account: smoke_request(env=env, url=url, account=account),
+            AwsAccess(
+                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
+            secrets={ADMIN_PASSWORD_VAR: admin_password},
         )
-        request = smoke_request(env=env, url=url, account=account)
-        if admin_password is not None:
-            ctr = ctr.with_secret_variable(ADMIN_PASSWORD_VAR, admin_password)
-        return await ctr.with_exec(contract.core_command(request)).stdout()
 
     @never_cached
     async def plan(
@@ -560,16 +602,17 @@ class YotoSmartStream:
                 alarm_email=alarm_email,
             )
 
-        build(CALL_ACCOUNT)  # refuse bad input before anything is built
-        aws, account = await self._aws(
-            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
-        )
-        request = build(account)
-        return await (
-            aws.with_directory(BUILD_DIR, self.package())
-            .with_file(OCI_TARBALL, self._mqtt_image().as_tarball())
-            .with_exec(contract.core_command(request))
-            .stdout()
+        def inputs(ctr: dagger.Container) -> dagger.Container:
+            return ctr.with_directory(BUILD_DIR, self.package()).with_file(
+                OCI_TARBALL, self._mqtt_image().as_tarball()
+            )
+
+        return await self._run(
+            build,
+            AwsAccess(
+                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
+            inputs=inputs,
         )
 
     @never_cached
@@ -586,20 +629,15 @@ class YotoSmartStream:
         emulator: Emulator = None,
     ) -> str:
         """Empty the env's buckets, delete its images and stack, then verify nothing remains."""
-
-        def build(account: Account) -> contract.TeardownRequest:
-            return teardown_request(
+        return await self._run(
+            lambda account: teardown_request(
                 env=env, force=force, github_repository=github_repository, account=account
-            )
-
-        build(REAL_ACCOUNT)  # refuse bad input before anything is built
-        ctr, account = await self._aws(
-            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
+            AwsAccess(
+                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
+            secrets={GITHUB_TOKEN_VAR: github_token},
         )
-        request = build(account)
-        if github_token is not None:
-            ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
-        return await ctr.with_exec(contract.core_command(request)).stdout()
 
     @never_cached
     async def cleanup_stale(
@@ -616,20 +654,15 @@ class YotoSmartStream:
         emulator: Emulator = None,
     ) -> str:
         """Tear down stale pr-* environments (too old, or their pull request is closed)."""
-
-        def build(account: Account) -> contract.CleanupStaleRequest:
-            return cleanup_stale_request(
+        return await self._run(
+            lambda account: cleanup_stale_request(
                 max_age_hours=max_age_hours, github_repository=github_repository, account=account
-            )
-
-        build(REAL_ACCOUNT)  # refuse bad input before anything is built
-        ctr, account = await self._aws(
-            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
+            AwsAccess(
+                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
+            secrets={GITHUB_TOKEN_VAR: github_token},
         )
-        request = build(account)
-        if github_token is not None:
-            ctr = ctr.with_secret_variable(GITHUB_TOKEN_VAR, github_token)
-        return await ctr.with_exec(contract.core_command(request)).stdout()
 
     @never_cached
     async def releases(
@@ -642,12 +675,12 @@ class YotoSmartStream:
         emulator: Emulator = None,
     ) -> str:
         """List the env's recorded releases, newest first: the ids rollback --to takes."""
-        releases_request(env=env, account=REAL_ACCOUNT)  # refuse bad input first
-        ctr, account = await self._aws(
-            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+        return await self._run(
+            lambda account: releases_request(env=env, account=account),
+            AwsAccess(
+                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
         )
-        request = releases_request(env=env, account=account)
-        return await ctr.with_exec(contract.core_command(request)).stdout()
 
     @never_cached
     async def rollback(
@@ -666,17 +699,14 @@ class YotoSmartStream:
         emulator: Emulator = None,
     ) -> str:
         """Redeploy a recorded release of the env and smoke-test it; prints a summary."""
-
-        def build(account: Account) -> contract.RollbackRequest:
-            return rollback_request(
+        return await self._run(
+            lambda account: rollback_request(
                 env=env, to=to, lock_wait_seconds=lock_wait_seconds, account=account
-            )
-
-        build(REAL_ACCOUNT)  # refuse bad input before anything is built
-        ctr, account = await self._aws(
-            region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
+            AwsAccess(
+                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+            ),
         )
-        return await ctr.with_exec(contract.core_command(build(account))).stdout()
 
     @never_cached
     async def preview(
@@ -689,10 +719,21 @@ class YotoSmartStream:
         region: Region = DEFAULT_REGION,
     ) -> dagger.Service:
         """Serve the env's deployed API and dashboard from the emulated account: `up --ports 8080:8080`."""
-        preview_request(env=env, account=CALL_ACCOUNT)  # refuse bad input first
-        ctr, account = await self._aws(region, None, None, None, emulator)
-        request = preview_request(env=env, account=account)
+        ctr, request = await self._prepared(
+            lambda account: preview_request(env=env, account=account),
+            AwsAccess(region, emulator=emulator),
+        )
         return ctr.with_exposed_port(PREVIEW_PORT).as_service(args=contract.core_command(request))
+
+
+def _with_secrets(
+    ctr: dagger.Container, secrets: Mapping[str, dagger.Secret | None]
+) -> dagger.Container:
+    """``ctr`` with each given secret as the environment variable its key names."""
+    for name, secret in secrets.items():
+        if secret is not None:
+            ctr = ctr.with_secret_variable(name, secret)
+    return ctr
 
 
 def _with(request: contract.DeployRequest, **changes: object) -> contract.DeployRequest:
