@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from tests.support.dagger_module import load_module
+from tests.support.env_stacks import emulated_target
 from tests.support.moto_server import running_moto_server
+from yoto_smart_stream_ci.aws import AwsTarget
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +24,9 @@ def endpoint() -> Iterator[str]:
     """The pipeline tests' own moto server: their zero-leftover checks see only their envs."""
     with running_moto_server() as url:
         yield url
+
+
+@pytest.fixture
+def target(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AwsTarget:
+    """The pipeline's target for that moto server, as `--emulator URL` resolves it."""
+    return emulated_target(endpoint, monkeypatch)

@@ -12,7 +12,6 @@ covered by ``recovery_for`` below, and the calls it makes are CloudFormation's d
 from __future__ import annotations
 
 import io
-import json
 import threading
 import time
 import zipfile
@@ -22,28 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.test_stale_cleanup import live_stacks
+from tests.support.env_stacks import create_env_stack, live_stacks
 from tests.support.pipeline_cli import PipelineRunner
 from tests.support.residue import client
-from yoto_smart_stream_ci import environments, pipeline, stack_lock
+from yoto_smart_stream_ci import pipeline, stack_lock
 from yoto_smart_stream_ci.aws import AwsTarget
-from yoto_smart_stream_ci.shared import EMULATOR_FLAG
 from yoto_smart_stream_ci.stack_lock import Recovery
 
 HOLDER = "deploy-lock-holder"
-
-
-@pytest.fixture
-def target(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AwsTarget:
-    for key, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        EMULATOR_FLAG: "1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "eu-west-2",
-    }.items():
-        monkeypatch.setenv(key, value)
-    return AwsTarget.from_environ()
 
 
 @pytest.fixture
@@ -69,17 +54,13 @@ def holder(endpoint: str) -> Iterator[str]:
 
 def hold_stack(endpoint: str, env: str, holder_arn: str) -> str:
     """An env's stack with an operation in flight, as a deploy in another job leaves it."""
-    cfn = client(endpoint, "cloudformation")
     template = {
         "Resources": {"Hold": {"Type": "Custom::Hold", "Properties": {"ServiceToken": holder_arn}}}
     }
-    stack = environments.stack_name(env)
-    cfn.create_stack(
-        StackName=stack,
-        TemplateBody=json.dumps(template),
-        Tags=[{"Key": k, "Value": v} for k, v in environments.stack_tags(env).items()],
+    stack = create_env_stack(endpoint, env, template)
+    assert (
+        stack_lock.stack_status(client(endpoint, "cloudformation"), stack) == "CREATE_IN_PROGRESS"
     )
-    assert stack_lock.stack_status(cfn, stack) == "CREATE_IN_PROGRESS"
     return stack
 
 

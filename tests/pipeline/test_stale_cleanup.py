@@ -6,62 +6,34 @@ the env it could not check (one sentence each, a failed run) without stopping ag
 
 from __future__ import annotations
 
-import json
 import socket
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from tests.pipeline.test_end_to_end import client
+from tests.support.env_stacks import create_env_stack, live_stacks
 from tests.support.github_fake import running_fake_github
+from tests.support.residue import client
 from yoto_smart_stream_ci import contract, deploy, environments, pipeline, release, teardown
 from yoto_smart_stream_ci.aws import AwsTarget
-from yoto_smart_stream_ci.shared import EMULATOR_FLAG
 
 REPOSITORY = "example/yoto-smart-stream"
 TOKEN = "stale-cleanup-token"
 
 
-def minimal_stack(env: str) -> str:
+def minimal_stack(env: str) -> dict[str, Any]:
     parameter = {"Type": "String", "Value": "x", "Name": f"{environments.ssm_prefix(env)}/marker"}
-    return json.dumps(
-        {"Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": parameter}}}
-    )
-
-
-@pytest.fixture
-def target(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> AwsTarget:
-    for key, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        EMULATOR_FLAG: "1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "eu-west-2",
-    }.items():
-        monkeypatch.setenv(key, value)
-    return AwsTarget.from_environ()
+    return {"Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": parameter}}}
 
 
 def create_stacks(endpoint: str, *envs: str) -> datetime:
     """Minimal pr-N stacks; returns the first one's creation time."""
-    cfn = client(endpoint, "cloudformation")
     for env in envs:
-        cfn.create_stack(
-            StackName=environments.stack_name(env),
-            TemplateBody=minimal_stack(env),
-            Tags=[{"Key": k, "Value": v} for k, v in environments.stack_tags(env).items()],
-        )
+        create_env_stack(endpoint, env, minimal_stack(env))
+    cfn = client(endpoint, "cloudformation")
     created = cfn.describe_stacks(StackName=environments.stack_name(envs[0]))["Stacks"][0]
     return created["CreationTime"].astimezone(UTC)
-
-
-def live_stacks(endpoint: str, *envs: str) -> list[str]:
-    names = {environments.stack_name(env) for env in envs}
-    return sorted(
-        s["StackName"]
-        for s in client(endpoint, "cloudformation").list_stacks()["StackSummaries"]
-        if s["StackStatus"] != "DELETE_COMPLETE" and s["StackName"] in names
-    )
 
 
 def closed_port_url() -> str:
