@@ -3,10 +3,12 @@ another operation holds, and cleanup-stale leaves such an env alone.
 
 moto creates stacks synchronously, with one exception this test uses to hold a stack in
 ``CREATE_IN_PROGRESS``: a custom resource stays in progress until its Lambda answers the
-pre-signed response URL, and the Lambda here never does. What moto cannot show: it never
-reports ``ROLLBACK_COMPLETE`` or ``UPDATE_ROLLBACK_FAILED`` (a failing resource makes the call
-itself fail) and has no ``ContinueUpdateRollback``; the recovery chosen for those states is
-covered by ``recovery_for`` below, and the calls it makes are CloudFormation's documented ones.
+pre-signed response URL, and the Lambda here never does. moto never reaches
+``ROLLBACK_COMPLETE`` or ``DELETE_FAILED`` itself (a failing resource makes the call itself
+fail), so those tests set the status in the in-process moto server's own stack model and let
+the deploy recover through the API. moto has no ``ContinueUpdateRollback``: for
+``UPDATE_ROLLBACK_FAILED`` only the choice (``recovery_for``) is covered, and the call it makes
+is CloudFormation's documented one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.env_stacks import create_env_stack, live_stacks
+from tests.support.moto_server import TEST_ACCOUNT_ID, TEST_REGION
 from tests.support.pipeline_cli import PipelineRunner
 from tests.support.residue import client
 from yoto_smart_stream_ci import pipeline, stack_lock
@@ -132,4 +135,49 @@ def test_cleanup_stale_skips_an_env_whose_deploy_is_in_flight(
     assert "Skipped pr-932: its stack is CREATE_IN_PROGRESS (a deploy is in flight)." in (
         capsys.readouterr().out
     )
+    client(endpoint, "cloudformation").delete_stack(StackName=stack)
+
+
+def _settle_as(stack: str, status: str) -> None:
+    """Put ``stack`` into a settled ``status`` moto itself never reaches."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    stacks = cloudformation_backends[TEST_ACCOUNT_ID][TEST_REGION].stacks.values()
+    (model,) = [s for s in stacks if s.name == stack and s.status != "DELETE_COMPLETE"]
+    model.status = status
+
+
+MARKER = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}}
+
+
+def test_a_stack_whose_creation_rolled_back_is_deleted_before_the_deploy(
+    endpoint: str, target: AwsTarget, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = create_env_stack(endpoint, "pr-934", MARKER)
+    _settle_as(stack, "ROLLBACK_COMPLETE")
+
+    assert stack_lock.acquire(target, "pr-934", wait_seconds=5, poll_seconds=0.3) is None
+
+    assert live_stacks(endpoint, "pr-934") == []
+    assert capsys.readouterr().out == (
+        f"{stack} is ROLLBACK_COMPLETE (its creation failed and was rolled back); "
+        "CloudFormation can only delete such a stack: deleting it, then creating it again.\n"
+    )
+
+
+def test_a_stack_only_a_person_can_mend_is_refused_and_kept(
+    endpoint: str, target: AwsTarget
+) -> None:
+    stack = create_env_stack(endpoint, "pr-935", MARKER)
+    _settle_as(stack, "DELETE_FAILED")
+
+    with pytest.raises(stack_lock.StackLocked) as refused:
+        stack_lock.acquire(target, "pr-935", wait_seconds=5, poll_seconds=0.3)
+
+    assert str(refused.value) == (
+        f"{stack} is DELETE_FAILED, which a deploy cannot change: see its events in the "
+        "CloudFormation console, then run `teardown --env pr-935` and deploy again."
+    )
+    assert live_stacks(endpoint, "pr-935") == [stack]
+    _settle_as(stack, "CREATE_COMPLETE")
     client(endpoint, "cloudformation").delete_stack(StackName=stack)

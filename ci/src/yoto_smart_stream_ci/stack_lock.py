@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import enum
 import time
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
 
 from yoto_smart_stream_ci import environments
 from yoto_smart_stream_ci.aws import AwsTarget
@@ -37,23 +39,50 @@ class Recovery(enum.Enum):
     REFUSE = "refuse"
 
 
+@dataclass(frozen=True)
+class Repair:
+    """How a deploy returns a stack to a state it can change: say so, start, wait."""
+
+    says: str  # printed, with {stack} and {status} filled in
+    operation: str  # the CloudFormation client method that starts it
+    waiter: str  # the waiter for its end
+
+
+# The settled statuses a deploy cannot simply change; every other settled status proceeds.
+RECOVERY_BY_STATUS: Final[Mapping[str, Recovery]] = {
+    "ROLLBACK_COMPLETE": Recovery.RECREATE,
+    "UPDATE_ROLLBACK_FAILED": Recovery.CONTINUE_ROLLBACK,
+    "DELETE_FAILED": Recovery.REFUSE,
+    "ROLLBACK_FAILED": Recovery.REFUSE,
+    "IMPORT_ROLLBACK_FAILED": Recovery.REFUSE,
+}
+REPAIRS: Final[Mapping[Recovery, Repair]] = {
+    Recovery.RECREATE: Repair(
+        "{stack} is {status} (its creation failed and was rolled back); CloudFormation can "
+        "only delete such a stack: deleting it, then creating it again.",
+        operation="delete_stack",
+        waiter="stack_delete_complete",
+    ),
+    Recovery.CONTINUE_ROLLBACK: Repair(
+        "{stack} is {status}: continuing the update rollback (ContinueUpdateRollback), "
+        "then deploying.",
+        operation="continue_update_rollback",
+        waiter="stack_rollback_complete",
+    ),
+}
+
+
 def in_progress(status: str) -> bool:
     return status.endswith("_IN_PROGRESS")
 
 
 def recovery_for(status: str | None) -> Recovery:
     """What a deploy does before changing a stack in ``status`` (``None``: no stack)."""
-    if status is None or status == "DELETE_COMPLETE":
+    if status is None:
         return Recovery.PROCEED
     if in_progress(status):
         return Recovery.WAIT
-    if status == "ROLLBACK_COMPLETE":
-        return Recovery.RECREATE
-    if status == "UPDATE_ROLLBACK_FAILED":
-        return Recovery.CONTINUE_ROLLBACK
-    if status in {"DELETE_FAILED", "ROLLBACK_FAILED", "IMPORT_ROLLBACK_FAILED"}:
-        return Recovery.REFUSE
-    return Recovery.PROCEED
+    return RECOVERY_BY_STATUS.get(status, Recovery.PROCEED)
 
 
 def stack_status(cfn: Any, stack: str) -> str | None:
@@ -98,23 +127,12 @@ def acquire(
             flush=True,
         )
         time.sleep(max(0.0, min(poll_seconds, wait_seconds - waited)))
-    if recovery is Recovery.RECREATE:
-        print(
-            f"{stack} is ROLLBACK_COMPLETE (its creation failed and was rolled back); "
-            "CloudFormation can only delete such a stack: deleting it, then creating it again.",
-            flush=True,
-        )
-        cfn.delete_stack(StackName=stack)
-        cfn.get_waiter("stack_delete_complete").wait(StackName=stack, WaiterConfig=RECOVERY_WAIT)
-        return None
-    if recovery is Recovery.CONTINUE_ROLLBACK:
-        print(
-            f"{stack} is UPDATE_ROLLBACK_FAILED: continuing the update rollback "
-            "(ContinueUpdateRollback), then deploying.",
-            flush=True,
-        )
-        cfn.continue_update_rollback(StackName=stack)
-        cfn.get_waiter("stack_rollback_complete").wait(StackName=stack, WaiterConfig=RECOVERY_WAIT)
+    repair = REPAIRS.get(recovery)
+    if repair is not None:
+        print(repair.says.format(stack=stack, status=status), flush=True)
+        getattr(cfn, repair.operation)(StackName=stack)
+        cfn.get_waiter(repair.waiter).wait(StackName=stack, WaiterConfig=RECOVERY_WAIT)
+        # After a delete the stack is gone (None): the deploy creates it again.
         return stack_status(cfn, stack)
     if recovery is Recovery.REFUSE:
         raise StackLocked(
