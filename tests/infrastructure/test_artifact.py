@@ -21,7 +21,7 @@ import pytest
 from tests.infrastructure.conftest import Deployment
 from tests.support.sam_template import substitute
 from tests.support.template import REPO_ROOT, TEMPLATE_PATH, load_template
-from yoto_smart_stream_ci import environments
+from yoto_smart_stream_ci import environments, sam
 
 # The issue's target for the zipped artifact: well under Lambda's 50 MB direct-upload limit
 # and quick to cold-start.
@@ -73,10 +73,11 @@ class Build:
 def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     """One `sam build` per session (the build takes the machine's two cores for a few seconds)."""
     build_dir = tmp_path_factory.mktemp("sam-build") / "build"
-    sam = Path(sys.executable).with_name("sam")
+    # The pipeline's own `sam build` arguments, run with this environment's sam.
+    _, *arguments = sam.build_args(build_dir, TEMPLATE_PATH)
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
     done = subprocess.run(
-        [str(sam), "build", "--template-file", str(TEMPLATE_PATH), "--build-dir", str(build_dir)],
+        [str(Path(sys.executable).with_name("sam")), *arguments],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

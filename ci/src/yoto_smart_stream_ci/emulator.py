@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from yoto_smart_stream_ci import cloudformation
+from yoto_smart_stream_ci import cloudformation, stack_lock
 from yoto_smart_stream_ci.aws import AwsTarget
 
 SKIPPED_MARKER = "emulator-skipped:"
@@ -183,13 +183,7 @@ def strip_unsupported(template: dict[str, Any], supported: Iterable[str]) -> Str
 
 
 def stack_exists(cfn: Any, stack: str) -> bool:
-    try:
-        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
-    except cfn.exceptions.ClientError as error:
-        if "does not exist" in str(error):
-            return False
-        raise
-    return any(s["StackStatus"] != "DELETE_COMPLETE" for s in stacks)
+    return stack_lock.stack_status(cfn, stack) not in (None, "DELETE_COMPLETE")
 
 
 def apply_stack(
