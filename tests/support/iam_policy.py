@@ -338,3 +338,14 @@ def load_cfn_template(path: Path) -> dict[str, Any]:
 def policy_size(document: Mapping[str, Any]) -> int:
     """Characters IAM counts against its size quotas: the JSON without whitespace."""
     return len(re.sub(r"\s+", "", json.dumps(document, separators=(",", ":"))))
+
+
+def deploy_role_statements(
+    template: Mapping[str, Any], role_logical_id: str, resolver: Resolver
+) -> list[dict[str, Any]]:
+    """Every statement of the managed policies the bootstrap attaches to one deploy role."""
+    statements: list[dict[str, Any]] = []
+    for ref in template["Resources"][role_logical_id]["Properties"]["ManagedPolicyArns"]:
+        policy = resolver.resolve(template["Resources"][ref["Ref"]])
+        statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
