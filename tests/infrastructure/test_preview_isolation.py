@@ -145,3 +145,39 @@ def test_no_preview_session_reaches_prod_or_dev_buckets(
             STALE_CLEANUP,
         )
     )
+
+
+# ------------------------------------------------------------ CloudFront -> API origin secret
+# moto does not run CloudFront, so these check the rendered template: what CloudFormation
+# would hand to CloudFront and to the function for each environment.
+
+ORIGIN_SECRET_REFERENCE = "{{resolve:ssm:%s}}"
+
+
+@pytest.mark.parametrize("case", ["prod", "pr-42"])
+def test_cloudfront_sends_the_origin_secret_the_api_reads(
+    deployments: dict[str, Deployment], case: str
+) -> None:
+    deployment = deployments[case]
+    parameter = environments.cloudfront_origin_secret_parameter(deployment.env)
+    origins = {
+        o["Id"]: o for o in deployment.props("Distribution")["DistributionConfig"]["Origins"]
+    }
+    headers = origins["api"].get("OriginCustomHeaders", [])
+    assert [h["HeaderName"] for h in headers] == ["X-Origin-Verify"]
+    # A dynamic reference: the value never appears in the template, the parameters or a log.
+    value = substitute(headers[0]["HeaderValue"], deployment.parameters)
+    assert value == ORIGIN_SECRET_REFERENCE % parameter
+    assert "OriginCustomHeaders" not in origins["dashboard"]  # S3 needs no secret
+    variables = deployment.props("ApiFunction")["Environment"]["Variables"]
+    assert substitute(variables["CLOUDFRONT_ORIGIN_SECRET_PARAMETER"], deployment.parameters) == (
+        parameter
+    )
+
+
+def test_without_cloudfront_the_api_trusts_no_viewer_address_header(
+    deployments: dict[str, Deployment],
+) -> None:
+    for case in ("dev", "pr-42-no-cloudfront"):
+        variables = deployments[case].props("ApiFunction")["Environment"]["Variables"]
+        assert "CLOUDFRONT_ORIGIN_SECRET_PARAMETER" not in variables

@@ -218,6 +218,14 @@ def admin_password_parameter(name: str) -> str:
     return f"{ssm_prefix(name)}/admin-bootstrap-password"
 
 
+# The value CloudFront adds to every API request as X-Origin-Verify, so the app trusts the
+# CloudFront-Viewer-Address it forwards (yoto_smart_stream/login_throttle.py). A String, not a
+# SecureString: CloudFormation resolves SecureStrings only for a few resource types, and
+# CloudFront is not one; CloudFront's own configuration holds the value in clear anyway.
+def cloudfront_origin_secret_parameter(name: str) -> str:
+    return f"{ssm_prefix(name)}/cloudfront-origin-secret"
+
+
 # The shared network (VPC, internet gateway, two public subnets) is one small stack deployed
 # once per account and region; every environment imports its exports. A VPC per environment
 # would hit the default quota of five VPCs per region after prod, dev and three PRs.
