@@ -112,3 +112,15 @@ def test_a_preview_repository_is_created_tagged_and_removed_by_teardown(
     ]
     assert teardown.teardown(target, "pr-55").ok
     assert teardown.remaining_resources(target, "pr-55", TEST_ACCOUNT_ID) == []
+
+
+def test_retained_task_definition_revisions_are_not_leftovers() -> None:
+    """The app template retains task definitions (no deploy role may deregister one), so the
+    tag search after a teardown finds them and must not fail the teardown for them."""
+    revision = (
+        f"arn:aws:ecs:{TEST_REGION}:{TEST_ACCOUNT_ID}:task-definition/yoto-smart-stream-pr-7-mqtt:3"
+    )
+    cluster = f"arn:aws:ecs:{TEST_REGION}:{TEST_ACCOUNT_ID}:cluster/yoto-smart-stream-pr-7"
+    assert teardown.is_task_definition(revision)
+    assert not teardown.is_task_definition(cluster)
+    assert not teardown.is_task_definition("arn:aws:s3:::task-definition/x")

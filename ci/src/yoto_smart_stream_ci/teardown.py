@@ -269,7 +269,8 @@ def teardown(target: AwsTarget, env: str, *, force: bool = False) -> TeardownRep
 
 
 def is_task_definition(arn: str) -> bool:
-    return arn.startswith("arn:") and arn.split(":", 5)[5].startswith("task-definition/")
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[2] == "ecs" and parts[5].startswith("task-definition/")
 
 
 def remaining_resources(target: AwsTarget, env: str, account: str) -> list[str]:
