@@ -76,7 +76,7 @@ def test_prod_dev_and_each_preview_have_their_own_image_repository() -> None:
 
 @pytest.mark.parametrize(("env", "image_of"), [("prod", "pr-1"), ("pr-1", "prod"), ("dev", "prod")])
 def test_an_image_from_another_scopes_repository_is_refused(env: str, image_of: str) -> None:
-    """The task's execution role may pull only from its own scope's repository."""
+    """The task's execution role may pull only from its own environment's repository."""
     with pytest.raises(ValueError, match=f"not in '{environments.ecr_repository(env)}'"):
         environments.template_parameters(
             env, mqtt_image_uri=digest_uri(image_of), yoto_client_id="c"
