@@ -139,7 +139,6 @@ ACCOUNT_WIDE_ACTIONS = {
     "ec2:DescribeSubnets",
     "ec2:DescribeNetworkInterfaces",
     "ecs:DescribeTaskDefinition",
-    "ecs:DeregisterTaskDefinition",
     "ecr:GetAuthorizationToken",
 }
 # Only prod has CloudFront and an alarm e-mail subscription.
@@ -225,10 +224,16 @@ def _repository_logical_id(env: str) -> str:
 
 
 def _repository_arn(template: dict[str, Any], env: str) -> str:
+    """prod's and dev's repository come from this template; a pr-<N>'s from the pipeline
+    (images.ensure_repository), named by environments.ecr_repository either way."""
+    if environments.env_kind(env) is environments.EnvKind.PR:
+        return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{environments.ecr_repository(env)}"
     return _resolver(template).attribute(_repository_logical_id(env), "Arn")
 
 
 def _lifecycle_rules(template: dict[str, Any], env: str) -> list[dict[str, Any]]:
+    if environments.env_kind(env) is environments.EnvKind.PR:
+        return list(environments.PREVIEW_IMAGE_LIFECYCLE["rules"])
     properties = template["Resources"][_repository_logical_id(env)]["Properties"]
     return list(json.loads(properties["LifecyclePolicy"]["LifecyclePolicyText"])["rules"])
 
@@ -243,9 +248,11 @@ def test_artifact_bucket_and_image_repository_names_come_from_environments(
         for logical_id, resource in template["Resources"].items()
         if resource["Type"] == "AWS::ECR::Repository"
     }
-    assert repositories == {_repository_logical_id(env) for env in SCOPE_ENVS.values()}
-    for env in ("prod", "dev", "pr-1", "pr-9999999"):
+    # Previews' repositories are the pipeline's, one per PR (images.ensure_repository).
+    assert repositories == {_repository_logical_id(env) for env in ("prod", "dev")}
+    for env in ("prod", "dev"):
         assert resolver.ref(_repository_logical_id(env)) == environments.ecr_repository(env)
+    assert environments.ecr_repository("pr-1") != environments.ecr_repository("pr-9999999")
 
 
 @pytest.mark.parametrize("env", list(SCOPE_ENVS.values()))
@@ -576,14 +583,18 @@ def test_the_preview_role_cannot_touch_deploy_roles_or_boundaries(
         assert not is_allowed(statements, Request("iam:CreatePolicyVersion", boundary))
 
 
-def test_the_preview_role_deletes_images_only_in_the_preview_repository(
+def test_the_preview_role_deletes_images_only_in_preview_repositories(
     template: dict[str, Any],
 ) -> None:
-    """Teardown of a pr-N deletes its images through the preview role; it must be able to, and
-    must never reach prod's or dev's images (ECR cannot limit a delete to tags)."""
+    """Teardown of a pr-N deletes its repository through the preview role; it must be able to,
+    and must never reach prod's or dev's images (ECR cannot limit a delete to tags)."""
     statements = _statements(template, "pr-1")
     delete = "ecr:BatchDeleteImage"
-    assert is_allowed(statements, Request(delete, _repository_arn(template, "pr-1")))
+    own = _as_session("pr-1")
+    assert is_allowed(statements, own(Request(delete, _repository_arn(template, "pr-1"))))
+    assert is_allowed(
+        statements, own(Request("ecr:DeleteRepository", _repository_arn(template, "pr-1")))
+    )
     assert not is_allowed(statements, Request(delete, _repository_arn(template, "prod")))
     assert not is_allowed(statements, Request(delete, _repository_arn(template, "dev")))
 
@@ -605,7 +616,11 @@ def test_each_role_pushes_reads_and_deletes_images_only_in_its_own_repository(
 ) -> None:
     statements = _statements(template, env)
     own = _repository_arn(template, env)
-    assert [a for a in ECR_ACTIONS_OF_A_DEPLOY if not is_allowed(statements, Request(a, own))] == []
+    as_own = _as_session(env) if env.startswith("pr-") else (lambda r: r)
+    refused = [
+        a for a in ECR_ACTIONS_OF_A_DEPLOY if not is_allowed(statements, as_own(Request(a, own)))
+    ]
+    assert refused == []
     for other in SCOPE_ENVS.values():
         if environments.deploy_scope(other) == environments.deploy_scope(env):
             continue
@@ -854,8 +869,7 @@ def _cross_preview_attempts(template: dict[str, Any]) -> list[Request]:
     for attempt in _attempts(
         _concrete_actions(statements), _env_resources(VICTIM) + generated_ids, contexts
     ):
-        shared = attempt.resource == _repository_arn(template, VICTIM)  # no env tag: every PR's
-        if _creates(attempt.action) or shared:
+        if _creates(attempt.action):
             context = {**session(ATTACKER), **attempt.context}
             attempts.append(Request(attempt.action, attempt.resource, context))
         else:
@@ -863,10 +877,11 @@ def _cross_preview_attempts(template: dict[str, Any]) -> list[Request]:
     return attempts
 
 
-# What a pr-N session can still reach of another preview (README "Per-PR isolation"): S3 gives
-# no resource tag for buckets and objects (pr-M's audio, dashboard and packaged code), and the
-# preview image repository is one for every PR.
-CROSS_PREVIEW_RESIDUAL_SERVICES = {"s3", "ecr"}
+# What a pr-N session's own policies still allow of another preview (README "Per-PR
+# isolation"): S3 gives no resource tag for buckets and objects, so pr-M's audio and dashboard
+# buckets refuse other sessions in their bucket policies (tests/infrastructure), and its
+# packaged code stays reachable.
+CROSS_PREVIEW_RESIDUAL_SERVICES = {"s3"}
 
 
 def test_a_preview_session_cannot_touch_another_previews_resources(
@@ -987,3 +1002,19 @@ def test_stale_cleanup_removes_any_preview_and_never_prod_or_dev(template: dict[
             assert not is_allowed(
                 statements, _as_session(STALE_CLEANUP_SESSION, scope_env)(request)
             )
+
+
+def test_no_role_can_deregister_any_environments_task_definitions(
+    template: dict[str, Any],
+) -> None:
+    """ecs:DeregisterTaskDefinition has no resource type and no condition key (Service
+    Authorization Reference), so any role granted it could deregister prod's revisions. No
+    deploy role gets it; the app template retains its task definitions instead."""
+    for role_env in ("prod", "dev", "pr-1"):
+        statements = _statements(template, role_env)
+        for victim in ("prod", "dev", "pr-7"):
+            revision = next(r for r in _env_resources(victim) if ":task-definition/" in r)
+            request = _as_session(ATTACKER, tagged_for=victim)(
+                Request("ecs:DeregisterTaskDefinition", revision)
+            )
+            assert not is_allowed(statements, request), (role_env, victim)

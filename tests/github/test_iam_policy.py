@@ -92,3 +92,43 @@ def test_a_parameter_without_a_value_is_refused_not_empty() -> None:
     resolver = Resolver(template, {}, "123456789012", "eu-west-2")
     with pytest.raises(TemplateError, match="GitHubRepository, which has no Default"):
         resolver.resolve({"Fn::Sub": "repo:${GitHubRepository}:*"})
+
+
+def test_a_resource_policy_deny_names_its_principals_and_wins_over_an_identity_allow() -> None:
+    bucket_policy = [
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": "arn:aws:s3:::b/*",
+            "Condition": {
+                "ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::1:role/deployer"},
+                "StringNotLike": {"aws:userid": "*:pr-7"},
+            },
+        }
+    ]
+    identity = [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]
+    role = {"aws:PrincipalArn": "arn:aws:iam::1:role/deployer"}
+    get = "s3:GetObject"
+    other = Request(get, "arn:aws:s3:::b/k", {**role, "aws:userid": "AROAX:pr-42"})
+    own = Request(get, "arn:aws:s3:::b/k", {**role, "aws:userid": "AROAX:pr-7"})
+    assert not is_allowed(identity, other, bucket_policy)
+    assert is_allowed(identity, own, bucket_policy)
+    assert is_allowed(identity, other)  # without the bucket policy, nothing refuses it
+
+
+def test_a_resource_policy_allow_grants_only_the_principal_it_names() -> None:
+    allow_cloudfront = [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::b/*",
+        }
+    ]
+    edge = {"aws:PrincipalServiceName": "cloudfront.amazonaws.com"}
+    assert is_allowed([], Request("s3:GetObject", "arn:aws:s3:::b/k", edge), allow_cloudfront)
+    someone = {"aws:PrincipalArn": "arn:aws:iam::1:role/r"}
+    assert not is_allowed(
+        [], Request("s3:GetObject", "arn:aws:s3:::b/k", someone), allow_cloudfront
+    )

@@ -57,13 +57,13 @@ def test_deploy_arguments_carry_env_names_parameters_and_tags() -> None:
     assert plan[-1] == "--no-execute-changeset"
 
 
-def test_each_deploy_scope_has_its_own_image_repository() -> None:
+def test_prod_dev_and_each_preview_have_their_own_image_repository() -> None:
     names = {env: environments.ecr_repository(env) for env in ("prod", "dev", "pr-1", "pr-9999999")}
     assert names == {
         "prod": "yoto-smart-stream-mqtt-prod",
         "dev": "yoto-smart-stream-mqtt-dev",
-        "pr-1": "yoto-smart-stream-mqtt-preview",
-        "pr-9999999": "yoto-smart-stream-mqtt-preview",
+        "pr-1": "yoto-smart-stream-mqtt-pr-1",
+        "pr-9999999": "yoto-smart-stream-mqtt-pr-9999999",
     }
     # ECR's repository name rule (lower case, 2-256 characters).
     ecr_name = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -76,7 +76,7 @@ def test_each_deploy_scope_has_its_own_image_repository() -> None:
 
 @pytest.mark.parametrize(("env", "image_of"), [("prod", "pr-1"), ("pr-1", "prod"), ("dev", "prod")])
 def test_an_image_from_another_scopes_repository_is_refused(env: str, image_of: str) -> None:
-    """The task's execution role may pull only from its own scope's repository."""
+    """The task's execution role may pull only from its own environment's repository."""
     with pytest.raises(ValueError, match=f"not in '{environments.ecr_repository(env)}'"):
         environments.template_parameters(
             env, mqtt_image_uri=digest_uri(image_of), yoto_client_id="c"

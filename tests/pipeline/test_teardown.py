@@ -61,44 +61,39 @@ def test_forced_prod_teardown_of_nothing_succeeds(target: AwsTarget) -> None:
         teardown.teardown(target, "prod")
 
 
-ENVS = ("pr-4", "pr-42", "dev")
-
-
 def _tags(repository: str) -> dict[str, str]:
     listed = boto3.client("ecr").list_images(repositoryName=repository)["imageIds"]
     return {i["imageTag"]: i["imageDigest"] for i in listed if "imageTag" in i}
 
 
-def test_teardown_removes_only_its_own_image_tags_from_its_scope_repository(
+def test_teardown_removes_only_its_own_image_tags_from_a_long_lived_repository(
     target: AwsTarget, tmp_path: Path
 ) -> None:
+    """dev's repository is the bootstrap's and outlives a teardown of dev; a preview's is its
+    own (tests/pipeline/test_preview_images.py) and goes with it."""
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "main.py").write_text("print('same image for everyone')\n")
     tarball = tmp_path / "image.tar"
     digest = build_oci_tarball(tmp_path / "app", tarball)
-    commit = "0123456789abcdef"
-    uris = {env: images.register_oci_image(target, env, commit, tarball) for env in ENVS}
-    preview = environments.ecr_repository("pr-4")
-    # The emulator creates each scope's repository on first use, as the bootstrap would have.
-    assert uris["pr-4"] == uris["pr-42"].replace("pr-42", "pr-4")
-    assert uris["pr-4"].endswith(f"/{preview}@{digest}")
-    assert uris["dev"].endswith(f"/{environments.ecr_repository('dev')}@{digest}")
-    assert _tags(preview) == {"pr-4-0123456789ab": digest, "pr-42-0123456789ab": digest}
+    uris = {
+        env: images.register_oci_image(target, env, "0123456789abcdef", tarball)
+        for env in ("pr-4", "dev")
+    }
+    dev = environments.ecr_repository("dev")
+    assert uris["dev"].endswith(f"/{dev}@{digest}")
+    assert uris["pr-4"].endswith(f"/{environments.ecr_repository('pr-4')}@{digest}")
+    assert _tags(dev) == {"dev-0123456789ab": digest}
 
-    report = teardown.teardown(target, "pr-4")
+    report = teardown.teardown(target, "dev")
 
     assert report.ok, report.render()
-    assert f"deleted 1 image tag(s) of pr-4 from {preview}" in report.actions
-    # pr-42 pushed the same image (same digest): its tag, and so the image, survive.
-    assert _tags(preview) == {"pr-42-0123456789ab": digest}
-    assert _tags(environments.ecr_repository("dev")) == {"dev-0123456789ab": digest}
-    assert teardown.remaining_resources(target, "pr-42", TEST_ACCOUNT_ID) == [
-        f"image {preview}:pr-42-0123456789ab"
-    ]
-    for env in ("pr-42", "dev"):
-        assert teardown.teardown(target, env).ok
-    assert _tags(preview) == {}
-    assert _tags(environments.ecr_repository("dev")) == {}
+    assert f"deleted 1 image tag(s) of dev from {dev}" in report.actions
+    assert _tags(dev) == {}
+    assert dev in {
+        r["repositoryName"] for r in boto3.client("ecr").describe_repositories()["repositories"]
+    }
+    assert _tags(environments.ecr_repository("pr-4")) == {"pr-4-0123456789ab": digest}
+    assert teardown.teardown(target, "pr-4").ok
 
 
 def test_a_real_account_without_the_bootstrap_repository_is_told_to_deploy_it(
@@ -108,11 +103,16 @@ def test_a_real_account_without_the_bootstrap_repository_is_told_to_deploy_it(
     real = AwsTarget(
         region="ca-central-1", endpoint_url=aws_environ["AWS_ENDPOINT_URL"], emulated=False
     )
-    repository = environments.ecr_repository("pr-7")
+    repository = environments.ecr_repository("dev")
     with pytest.raises(RuntimeError, match=f"{repository} does not exist: deploy infrastructure"):
-        images.ecr_login(real, "pr-7", tmp_path / "password")
+        images.ecr_login(real, "dev", tmp_path / "password")
     assert not (tmp_path / "password").exists()
     assert real.client("ecr").describe_repositories()["repositories"] == []
+    # A preview's repository is its own: the pipeline creates it, in a real account too.
+    images.ecr_login(real, "pr-7", tmp_path / "password")
+    (created,) = real.client("ecr").describe_repositories()["repositories"]
+    assert created["repositoryName"] == environments.ecr_repository("pr-7")
+    real.client("ecr").delete_repository(repositoryName=created["repositoryName"], force=True)
 
 
 def test_forced_teardown_of_a_deployed_prod_removes_its_retained_data(

@@ -10,6 +10,11 @@ this instead. It implements the parts of IAM's evaluation logic our policies use
 - the condition operators StringEquals, StringNotEquals, StringLike, StringNotLike, Bool and
   ArnLike/ArnEquals, each key ANDed, each value list ORed, a missing key failing the test
   (as IAM does for operators without ``IfExists``) and passing a negated one;
+- a resource-based policy (a bucket policy) next to the identity's policies, as IAM evaluates
+  a request within one account (IAM User Guide, "Policy evaluation logic"): an explicit Deny
+  in either wins; otherwise an Allow in either grants, one in the resource policy only if its
+  ``Principal`` names the caller (``"*"``, the role's ARN as ``aws:PrincipalArn``, or a
+  service as ``aws:PrincipalServiceName``);
 - policy variables (IAM User Guide, "IAM policy elements: Variables and tags") in condition
   values and in the resource part of a ``Resource``: ``${key}`` takes the request context's
   value, ``${key, 'default'}`` a default, ``${*}``/``${?}``/``${$}`` the literal character; a
@@ -171,8 +176,35 @@ def statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
     return True
 
 
-def is_allowed(statements: Iterable[Mapping[str, Any]], request: Request) -> bool:
+def principal_matches(principal: Any, context: Mapping[str, str]) -> bool:
+    """Whether a resource-based statement's ``Principal`` names the caller of ``context``."""
+    if principal == "*":
+        return True
+    if not isinstance(principal, Mapping) or not set(principal) <= {"AWS", "Service"}:
+        raise NotImplementedError(f"Principal {principal!r} is not modelled by this evaluator")
+    callers = {
+        "AWS": context.get("aws:PrincipalArn"),
+        "Service": context.get("aws:PrincipalServiceName"),
+    }
+    return any(
+        callers[kind] is not None and callers[kind] in [str(v) for v in _as_list(values)]
+        for kind, values in principal.items()
+    )
+
+
+def is_allowed(
+    statements: Iterable[Mapping[str, Any]],
+    request: Request,
+    resource_policy: Iterable[Mapping[str, Any]] = (),
+) -> bool:
     applicable = [s for s in statements if statement_applies(s, request)]
+    for statement in resource_policy:
+        if "NotPrincipal" in statement:
+            raise NotImplementedError("NotPrincipal is not modelled by this evaluator")
+        if principal_matches(statement["Principal"], request.context) and statement_applies(
+            statement, request
+        ):
+            applicable.append(statement)
     if any(s["Effect"] == "Deny" for s in applicable):
         return False
     return any(s["Effect"] == "Allow" for s in applicable)
@@ -328,3 +360,14 @@ class Resolver:
 def policy_size(document: Mapping[str, Any]) -> int:
     """Characters IAM counts against its size quotas: the JSON without whitespace."""
     return len(re.sub(r"\s+", "", json.dumps(document, separators=(",", ":"))))
+
+
+def deploy_role_statements(
+    template: Mapping[str, Any], role_logical_id: str, resolver: Resolver
+) -> list[dict[str, Any]]:
+    """Every statement of the managed policies the bootstrap attaches to one deploy role."""
+    statements: list[dict[str, Any]] = []
+    for ref in template["Resources"][role_logical_id]["Properties"]["ManagedPolicyArns"]:
+        policy = resolver.resolve(template["Resources"][ref["Ref"]])
+        statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements

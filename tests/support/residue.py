@@ -60,9 +60,11 @@ def remaining_of(endpoint: str, env: str) -> list[str]:
         Bucket=environments.artifact_bucket_name("123456789012", TEST_REGION), Prefix=f"{env}/"
     )
     found += [o["Key"] for o in artifacts.get("Contents", [])]
-    images = client(endpoint, "ecr").list_images(repositoryName=environments.ecr_repository(env))[
-        "imageIds"
-    ]
+    ecr = client(endpoint, "ecr")
+    try:
+        images = ecr.list_images(repositoryName=environments.ecr_repository(env))["imageIds"]
+    except ecr.exceptions.RepositoryNotFoundException:
+        images = []  # a pr-<N>'s own repository goes with its teardown
     found += [i.get("imageTag", "") for i in images if env in i.get("imageTag", "")]
     tagged = client(endpoint, "resourcegroupstaggingapi").get_resources(
         TagFilters=[{"Key": "Environment", "Values": [env]}]

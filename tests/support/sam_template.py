@@ -26,7 +26,7 @@ SAMPLE_REGISTRY = f"{TEST_ACCOUNT_ID}.dkr.ecr.{TEST_REGION}.amazonaws.com"
 
 
 def sample_image(env: str) -> str:
-    """An image pinned by digest in ``env``'s scope repository (template_parameters checks)."""
+    """An image pinned by digest in ``env``'s repository (template_parameters checks)."""
     return f"{SAMPLE_REGISTRY}/{environments.ecr_repository(env)}@sha256:" + "ab" * 32
 
 

@@ -80,32 +80,34 @@ def run(args: list[str]) -> str:
 
 
 def ensure_secrets(target: AwsTarget, env: str, admin_password: str | None) -> None:
-    """Write the env's SecureString parameters the template only names.
+    """Write the env's secret parameters the template only names.
 
     The session key is generated once and kept (rotating it would log every user out); the
     admin bootstrap password is the one given, else a random one generated on first deploy.
+    The CloudFront origin secret is generated once and kept: CloudFront sends the value the
+    stack resolved at its last deploy, and the app must keep accepting it. It is a String
+    because CloudFormation resolves no SecureString for CloudFront (environments.py).
     """
     ssm = target.client("ssm")
-    existing = {
-        p["Name"]
-        for p in ssm.get_parameters(
-            Names=[
-                environments.session_key_parameter(env),
-                environments.admin_password_parameter(env),
-            ]
-        )["Parameters"]
-    }
+    origin_secret = environments.cloudfront_origin_secret_parameter(env)
+    names = [
+        environments.session_key_parameter(env),
+        environments.admin_password_parameter(env),
+        origin_secret,
+    ]
+    existing = {p["Name"] for p in ssm.get_parameters(Names=names)["Parameters"]}
     tags = [{"Key": k, "Value": v} for k, v in environments.stack_tags(env).items()]
-    for name, value, overwrite in (
-        (environments.session_key_parameter(env), secrets.token_urlsafe(48), False),
-        (environments.admin_password_parameter(env), admin_password, True),
+    for name, value, overwrite, kind in (
+        (environments.session_key_parameter(env), secrets.token_urlsafe(48), False, "SecureString"),
+        (environments.admin_password_parameter(env), admin_password, True, "SecureString"),
+        (origin_secret, secrets.token_urlsafe(32), False, "String"),
     ):
         if name in existing and not (overwrite and value):
             continue
         ssm.put_parameter(
             Name=name,
             Value=value or secrets.token_urlsafe(24),
-            Type="SecureString",
+            Type=kind,
             Overwrite=name in existing,
             **({} if name in existing else {"Tags": tags}),
         )

@@ -218,6 +218,14 @@ def admin_password_parameter(name: str) -> str:
     return f"{ssm_prefix(name)}/admin-bootstrap-password"
 
 
+# The value CloudFront adds to every API request as X-Origin-Verify, so the app trusts the
+# CloudFront-Viewer-Address it forwards (yoto_smart_stream/login_throttle.py). A String, not a
+# SecureString: CloudFormation resolves SecureStrings only for a few resource types, and
+# CloudFront is not one; CloudFront's own configuration holds the value in clear anyway.
+def cloudfront_origin_secret_parameter(name: str) -> str:
+    return f"{ssm_prefix(name)}/cloudfront-origin-secret"
+
+
 # The shared network (VPC, internet gateway, two public subnets) is one small stack deployed
 # once per account and region; every environment imports its exports. A VPC per environment
 # would hit the default quota of five VPCs per region after prod, dev and three PRs.
@@ -357,10 +365,45 @@ def permissions_boundary_arn(name: str, account_id: str, partition: str = "aws")
     return f"arn:{partition}:iam::{account_id}:policy/{permissions_boundary_name(name)}"
 
 
-# One ECR repository for the MQTT image per deploy scope (prod, dev, preview), created by
-# infrastructure/bootstrap. ECR cannot scope ecr:BatchDeleteImage to tags, so a shared
-# repository would let whichever role may delete images (teardown needs it) delete another
-# scope's by digest; with one repository each, every role deletes only in its own. Every pr-<N>
-# shares "preview" and pushes <env>-<commit> tags; stacks run the image by digest, never by tag.
+# The MQTT image's ECR repository. prod and dev each have one, created by
+# infrastructure/bootstrap; every pr-<N> gets its own, created by the pipeline tagged with its
+# Environment and deleted by its teardown. ECR cannot scope ecr:BatchDeleteImage to image tags,
+# so a repository shared by several environments would let each delete the others' images by
+# digest; a repository of its own carries the env's tag, which the preview role's per-PR deny
+# compares with the session (infrastructure/bootstrap/README.md, "Per-PR isolation").
+# Environments push <env>-<commit> tags and run their image by digest, never by tag.
 def ecr_repository(name: str) -> str:
-    return f"{PROJECT}-mqtt-{deploy_scope(name)}"
+    kind = env_kind(name)
+    return f"{PROJECT}-mqtt-{name if kind is EnvKind.PR else deploy_scope(name)}"
+
+
+# The lifecycle policy of a pr-<N> repository (the pipeline creates those; the bootstrap
+# template gives prod's and dev's their own): images a re-pushed tag left untagged expire
+# after a day, and a preview's tagged images after 7 days if its teardown never ran.
+PREVIEW_IMAGE_LIFECYCLE = {
+    "rules": [
+        {
+            "rulePriority": 1,
+            "description": "Untagged images left by re-pushed tags",
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 1,
+            },
+            "action": {"type": "expire"},
+        },
+        {
+            "rulePriority": 2,
+            "description": "PR preview images: previews live days, not weeks",
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPrefixList": ["pr-"],
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 7,
+            },
+            "action": {"type": "expire"},
+        },
+    ]
+}

@@ -24,10 +24,12 @@ from yoto_smart_stream_ci.aws import AwsTarget
 
 
 def ensure_repository(target: AwsTarget, env: str) -> str:
-    """The URI of ``env``'s scope repository; the emulator creates it when missing.
+    """The URI of ``env``'s image repository, created when a pr-<N> (or the emulator) lacks it.
 
-    In a real account infrastructure/bootstrap creates the three repositories and the deploy
-    roles may not create any, so a missing one means the bootstrap has not been deployed.
+    A preview's repository is its own, tagged with its Environment so that the preview role's
+    per-PR deny keeps every other PR's session out of it; teardown deletes it. prod's and dev's
+    come from infrastructure/bootstrap, so in a real account a missing one means the bootstrap
+    has not been deployed.
     """
     name = environments.ecr_repository(env)
     ecr = target.client("ecr")
@@ -35,16 +37,26 @@ def ensure_repository(target: AwsTarget, env: str) -> str:
         repo = ecr.describe_repositories(repositoryNames=[name])
         return str(repo["repositories"][0]["repositoryUri"])
     except ecr.exceptions.RepositoryNotFoundException:
-        if not target.emulated:
+        ephemeral = environments.env_kind(env) is environments.EnvKind.PR
+        if not (ephemeral or target.emulated):
             raise RuntimeError(
                 f"The ECR repository {name} does not exist: deploy infrastructure/bootstrap "
                 "(see its README) before publishing images."
             ) from None
+        tags = environments.stack_tags(env) if ephemeral else {"Project": environments.PROJECT}
         created = ecr.create_repository(
             repositoryName=name,
+            # Mutable: a re-run of the same commit pushes its tag again; nothing runs by tag.
+            imageTagMutability="MUTABLE",
             imageScanningConfiguration={"scanOnPush": True},
-            tags=[{"Key": "Project", "Value": environments.PROJECT}],
+            encryptionConfiguration={"encryptionType": "AES256"},
+            tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )
+        if ephemeral:
+            ecr.put_lifecycle_policy(
+                repositoryName=name,
+                lifecyclePolicyText=json.dumps(environments.PREVIEW_IMAGE_LIFECYCLE),
+            )
         return str(created["repository"]["repositoryUri"])
 
 

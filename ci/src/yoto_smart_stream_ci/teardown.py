@@ -98,7 +98,7 @@ def _stack_buckets(cfn: Any, stack: str) -> list[str]:
 
 
 def _env_image_tags(ecr: Any, env: str) -> list[str]:
-    """The env's own tags in its scope's repository (other pr-N share the preview one)."""
+    """The env's own tags in its image repository."""
     try:
         pages = ecr.get_paginator("list_images").paginate(
             repositoryName=environments.ecr_repository(env), filter={"tagStatus": "TAGGED"}
@@ -123,6 +123,23 @@ def _delete_env_images(ecr: Any, env: str) -> int:
             imageIds=[{"imageTag": tag} for tag in tags[start : start + 100]],
         )
     return len(tags)
+
+
+def _delete_preview_repository(ecr: Any, env: str) -> bool:
+    """Delete a pr-<N>'s own image repository with its images; ``True`` if it existed."""
+    try:
+        ecr.delete_repository(repositoryName=environments.ecr_repository(env), force=True)
+    except ecr.exceptions.RepositoryNotFoundException:
+        return False
+    return True
+
+
+def _repository_exists(ecr: Any, env: str) -> bool:
+    try:
+        ecr.describe_repositories(repositoryNames=[environments.ecr_repository(env)])
+    except ecr.exceptions.RepositoryNotFoundException:
+        return False
+    return True
 
 
 def _env_parameters(ssm: Any, env: str) -> list[str]:
@@ -200,11 +217,16 @@ def teardown(target: AwsTarget, env: str, *, force: bool = False) -> TeardownRep
     if removed_artifacts:
         report.actions.append(f"deleted {removed_artifacts} packaged artifacts of {env}")
 
-    images = _delete_env_images(target.client("ecr"), env)
-    if images:
-        report.actions.append(
-            f"deleted {images} image tag(s) of {env} from {environments.ecr_repository(env)}"
-        )
+    ecr = target.client("ecr")
+    if environments.env_kind(env) is environments.EnvKind.PR:
+        if _delete_preview_repository(ecr, env):
+            report.actions.append(f"deleted ECR repository {environments.ecr_repository(env)}")
+    else:
+        images = _delete_env_images(ecr, env)
+        if images:
+            report.actions.append(
+                f"deleted {images} image tag(s) of {env} from {environments.ecr_repository(env)}"
+            )
 
     dynamodb = target.client("dynamodb")
     table = environments.table_name(env)
@@ -246,6 +268,11 @@ def teardown(target: AwsTarget, env: str, *, force: bool = False) -> TeardownRep
     return report
 
 
+def is_task_definition(arn: str) -> bool:
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[2] == "ecs" and parts[5].startswith("task-definition/")
+
+
 def remaining_resources(target: AwsTarget, env: str, account: str) -> list[str]:
     """Everything of ``env`` that still exists, by derived name and by tag."""
     left: list[str] = []
@@ -278,7 +305,11 @@ def remaining_resources(target: AwsTarget, env: str, account: str) -> list[str]:
         left += [f"log group {g['logGroupName']}" for g in found if g["logGroupName"] == group]
     left += [f"SSM parameter {n}" for n in _env_parameters(target.client("ssm"), env)]
     repository = environments.ecr_repository(env)
-    left += [f"image {repository}:{t}" for t in _env_image_tags(target.client("ecr"), env)]
+    ecr = target.client("ecr")
+    if environments.env_kind(env) is environments.EnvKind.PR:
+        left += [f"ECR repository {repository}"] if _repository_exists(ecr, env) else []
+    else:
+        left += [f"image {repository}:{t}" for t in _env_image_tags(ecr, env)]
     tagging = target.client("resourcegroupstaggingapi")
     pages = tagging.get_paginator("get_resources").paginate(
         TagFilters=[
@@ -287,5 +318,7 @@ def remaining_resources(target: AwsTarget, env: str, account: str) -> list[str]:
         ]
     )
     tagged = [m["ResourceARN"] for page in pages for m in page["ResourceTagMappingList"]]
-    left += [f"tagged resource {arn}" for arn in tagged]
+    # Task definition revisions are retained by design: no deploy role may deregister one
+    # (ecs:DeregisterTaskDefinition cannot be scoped to an environment). They run nothing.
+    left += [f"tagged resource {arn}" for arn in tagged if not is_task_definition(arn)]
     return left
