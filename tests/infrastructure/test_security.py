@@ -91,10 +91,18 @@ def test_api_reads_only_its_own_environments_secrets(pr: Deployment) -> None:
         if lid == "ApiFunctionRole" and "ssm" in str(s["Action"])
     ]
     assert [s["Action"] for s in ssm] == ["ssm:GetParameter"]
-    resource = substitute(ssm[0]["Resource"], pr.parameters)
-    assert resource == (
-        "arn:aws:ssm:eu-west-2:123456789012:parameter" + environments.ssm_prefix("pr-42") + "/*"
-    )
+    resources = [substitute(r, pr.parameters) for r in ssm[0]["Resource"]]
+    arn = "arn:aws:ssm:eu-west-2:123456789012:parameter"
+    # Exactly the parameters the function names: the smoke principal's credential among them,
+    # nothing else under the env's prefix.
+    assert resources == [
+        arn + environments.session_key_parameter("pr-42"),
+        arn + environments.admin_password_parameter("pr-42"),
+        arn + environments.smoke_credential_parameter("pr-42"),
+    ]
+    variables = pr.props("ApiFunction")["Environment"]["Variables"]
+    named = {substitute(variables[v], pr.parameters) for v in variables if v.endswith("_PARAMETER")}
+    assert {r.removeprefix(arn) for r in resources} == named
 
 
 @pytest.mark.parametrize("case", ["prod", "dev", "pr-42"])

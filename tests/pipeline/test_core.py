@@ -257,8 +257,8 @@ def test_smoke_retries_a_cold_start_then_names_the_failed_check() -> None:
     api = FakeApi(cold_failures=2, ready_status=503)
     report = smoke.run_smoke(
         "http://api.test/pr-1",
-        admin_username="admin",
-        admin_password="pw",
+        username="admin",
+        password="pw",
         cold_start_budget_s=10,
         transport=httpx.MockTransport(api),
     )
@@ -277,8 +277,8 @@ def test_smoke_gives_up_after_the_cold_start_budget() -> None:
     api = FakeApi(cold_failures=10_000)
     report = smoke.run_smoke(
         "http://api.test",
-        admin_username="admin",
-        admin_password="pw",
+        username="admin",
+        password="pw",
         cold_start_budget_s=0.5,
         transport=httpx.MockTransport(api),
     )
