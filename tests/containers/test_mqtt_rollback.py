@@ -31,18 +31,21 @@ def variant(base: str, tag: str, tmp_path: Path, lines: str) -> Path:
     context.mkdir()
     (context / "Dockerfile").write_text(f"FROM {base}\n{lines}\n")
     docker.build_image(context / "Dockerfile", tag, context=context)
-    archive = tmp_path / f"{tag.replace(':', '-')}.tar"
-    docker.save_oci(tag, archive)
-    return archive
+    # As a host deploy exports what it built: the manifest's config is Docker's image id.
+    return images.export_oci_tarball(
+        docker.docker_client(), tag, tmp_path / f"{tag.replace(':', '-')}.tar"
+    )
 
 
 def running_image(endpoint: str) -> str:
-    ecs = client(endpoint, "ecs")
-    service = ecs.describe_services(
-        cluster=environments.ecs_cluster_name(ENV), services=[environments.ecs_service_name(ENV)]
-    )["services"][0]
-    definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
-    return str(definition["taskDefinition"]["containerDefinitions"][0]["image"])
+    """The image the stack's task definition gets (moto's stack update leaves the ECS service
+    itself on its first task definition revision, so the stack is where this shows)."""
+    stack = client(endpoint, "cloudformation").describe_stacks(
+        StackName=environments.stack_name(ENV)
+    )["Stacks"][0]
+    return next(
+        p["ParameterValue"] for p in stack["Parameters"] if p["ParameterKey"] == "MqttImageUri"
+    )
 
 
 def image_line(out: str) -> str:
@@ -53,6 +56,10 @@ def uri_in(out: str, commit: str) -> str:
     found = re.search(r"(\S+/yoto-smart-stream-mqtt-dev@sha256:[0-9a-f]{64})", image_line(out))
     assert found, f"{commit}: {image_line(out)}"
     return found.group(1)
+
+
+def report_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(("  [", "Smoke test", "  image"))]
 
 
 def test_a_broken_image_is_rolled_back_and_the_summary_shows_the_restored_one(
@@ -78,7 +85,9 @@ def test_a_broken_image_is_rolled_back_and_the_summary_shows_the_restored_one(
 
         code, out = deploy(one, "one000000001")
         assert code == 0, out[-4000:]
-        assert "[PASS] mqtt handler: the image's own health check passes" in out
+        assert "[PASS] mqtt handler: the image's own health check passes" in out, "\n".join(
+            report_lines(out)
+        )
         one_uri = uri_in(out, "one")
         code, out = deploy(two, "two000000002")
         assert code == 0, out[-4000:]

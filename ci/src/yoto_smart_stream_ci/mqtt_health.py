@@ -116,7 +116,14 @@ def _docker() -> str | None:
 
 
 def task_image_and_environment(target: AwsTarget, env: str) -> tuple[str, dict[str, str]]:
-    """The image (``repository@sha256:...``) and environment the service's task definition runs."""
+    """The image (``repository@sha256:...``) and environment the env's handler task runs.
+
+    In AWS: the service's task definition. In the emulator: the stack's parameters, which are
+    what CloudFormation puts into that task definition, because moto's stack update leaves
+    the service on its first revision and re-registers one without its image.
+    """
+    if target.emulated:
+        return _emulated_task(target, env)
     ecs = target.client("ecs")
     cluster = environments.ecs_cluster_name(env)
     service = environments.ecs_service_name(env)
@@ -129,8 +136,24 @@ def task_image_and_environment(target: AwsTarget, env: str) -> tuple[str, dict[s
         for c in definition["taskDefinition"]["containerDefinitions"]
         if c["name"] == CONTAINER_NAME
     )
-    return str(container["image"]), {
-        e["name"]: e["value"] for e in container.get("environment", [])
+    variables = {e["name"]: e["value"] for e in container.get("environment", [])}
+    return str(container["image"]), variables
+
+
+def _emulated_task(target: AwsTarget, env: str) -> tuple[str, dict[str, str]]:
+    stacks = target.client("cloudformation").describe_stacks(
+        StackName=environments.stack_name(env)
+    )["Stacks"]
+    given = {
+        p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])
+    }
+    # The container's environment as infrastructure/template.yaml writes it.
+    return given["MqttImageUri"], {
+        "ENVIRONMENT": env,
+        "DYNAMODB_TABLE": environments.table_name(env),
+        "YOTO_CLIENT_ID": given.get("YotoClientId", ""),
+        "LOG_LEVEL": given.get("LogLevel", "INFO"),
+        "GIT_COMMIT": given.get("GitCommit", ""),
     }
 
 
