@@ -64,7 +64,9 @@ def _ecs(target: AwsTarget, env: str, *, wait_s: float = ECS_WAIT_SECONDS) -> st
         desired = int(described["desiredCount"])
         if desired < 1:
             raise SmokeFailure(f"the ECS service {service} wants {desired} tasks, not at least 1")
-        primary = next(d for d in described["deployments"] if d["status"] == "PRIMARY")
+        primary = next((d for d in described["deployments"] if d["status"] == "PRIMARY"), None)
+        if primary is None:
+            raise SmokeFailure(f"the ECS service {service} has no primary deployment")
         if primary.get("rolloutState") == "FAILED":
             raise SmokeFailure(
                 f"the deployment of {primary['taskDefinition']} failed: "
@@ -147,13 +149,19 @@ def _emulated_task(target: AwsTarget, env: str) -> tuple[str, dict[str, str]]:
     given = {
         p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])
     }
-    # The container's environment as infrastructure/template.yaml writes it.
-    return given["MqttImageUri"], {
+    if not given.get("MqttImageUri"):
+        raise SmokeFailure(f"the stack of {env} names no MQTT image (MqttImageUri)")
+    return given["MqttImageUri"], task_environment(env, given)
+
+
+def task_environment(env: str, parameters: dict[str, str]) -> dict[str, str]:
+    """The handler container's environment as infrastructure/template.yaml writes it."""
+    return {
         "ENVIRONMENT": env,
         "DYNAMODB_TABLE": environments.table_name(env),
-        "YOTO_CLIENT_ID": given.get("YotoClientId", ""),
-        "LOG_LEVEL": given.get("LogLevel", "INFO"),
-        "GIT_COMMIT": given.get("GitCommit", ""),
+        "YOTO_CLIENT_ID": parameters.get("YotoClientId", ""),
+        "LOG_LEVEL": parameters.get("LogLevel", "INFO"),
+        "GIT_COMMIT": parameters.get("GitCommit", ""),
     }
 
 
@@ -257,10 +265,13 @@ def _poll_health(docker: str, name: str, command: list[str], image_uri: str, wai
 
 
 def image_running(target: AwsTarget, env: str) -> str | None:
-    """The image the env's task definition runs now; ``None`` without an MQTT service."""
+    """The image the env's handler task runs now; ``None`` without an MQTT handler.
+
+    Raises ``SmokeFailure`` with the reason when it cannot be read back.
+    """
     if not environments.settings_for(env).mqtt_enabled:
         return None
     try:
         return task_image_and_environment(target, env)[0]
-    except (SmokeFailure, BotoCoreError, ClientError):
-        return None
+    except (BotoCoreError, ClientError) as error:
+        raise SmokeFailure(str(error)) from error

@@ -147,7 +147,10 @@ def _smoke(target: AwsTarget, env: str) -> smoke.SmokeReport:
 
 def _image_line(target: AwsTarget, env: str, deployed_image: str, rolled_back: bool) -> str:
     """What the env's task definition really runs now (after a rollback: the restored image)."""
-    running = mqtt_health.image_running(target, env) or deployed_image
+    try:
+        running = mqtt_health.image_running(target, env) or deployed_image
+    except smoke.SmokeFailure as error:
+        return f"  image       : {deployed_image} (deployed; what runs could not be read: {error})"
     if running == deployed_image:
         return f"  image       : {running}"
     verb = "rolled back from" if rolled_back else "not"
