@@ -245,5 +245,5 @@ def test_the_pipelines_smoke_test_still_passes(stack: Stack) -> None:
     sends no Origin, and streams a pending upload; none of the new guards may break it."""
     from yoto_smart_stream_ci.smoke import run_smoke
 
-    report = run_smoke(stack.base_url, admin_username="admin", admin_password=ADMIN_PASSWORD)
+    report = run_smoke(stack.base_url, username="admin", password=ADMIN_PASSWORD)
     assert report.ok, report.render()

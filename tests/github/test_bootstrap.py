@@ -731,11 +731,21 @@ def test_the_preview_role_can_run_a_whole_preview(template: dict[str, Any]) -> N
         Request("ssm:GetParameter", resources["admin_password"]),
         Request("ecs:RegisterTaskDefinition", resources["task_definition"]),
         Request("logs:DeleteLogGroup", resources["mqtt_logs"]),
+        # The smoke test's look at the MQTT handler's tasks and their health.
+        Request("ecs:ListTasks", "*", {"ecs:cluster": resources["cluster"]}),
+        Request(
+            "ecs:DescribeTasks", resources["cluster"].replace(":cluster/", ":task/") + "/0a1b2c"
+        ),
     ]
     # As AWS evaluates them: made by the pr-42 session, on resources carrying its tag wherever
     # the service puts resource tags into the request context.
     refused = [r for r in map(_as_session(env), expected_allowed) if not is_allowed(statements, r)]
     assert refused == []
+    # ...nor another scope's tasks...
+    dev_cluster = resources["cluster"].replace("yoto-smart-stream-pr-42", "yoto-smart-stream-dev")
+    assert not is_allowed(
+        statements, _as_session(env)(Request("ecs:ListTasks", "*", {"ecs:cluster": dev_cluster}))
+    )
     # ...but never a role outside the boundary, nor CloudFront, nor an untagged generated id.
     assert not is_allowed(statements, Request("iam:CreateRole", resources["api_role"]))
     assert not is_allowed(

@@ -84,17 +84,37 @@ def test_api_role_has_only_the_table_actions_the_app_calls(pr: Deployment) -> No
     assert statement["Resource"] == {"Fn::GetAtt": ["Table", "Arn"]}
 
 
-def test_api_reads_only_its_own_environments_secrets(pr: Deployment) -> None:
+@pytest.mark.parametrize("case", ["prod", "pr-42", "pr-42-no-cloudfront"])
+def test_api_reads_only_its_own_environments_secrets(
+    deployments: dict[str, Deployment], case: str
+) -> None:
+    deployment = deployments[case]
     ssm = [
         s
-        for lid, s in _allow_statements(pr)
+        for lid, s in _allow_statements(deployment)
         if lid == "ApiFunctionRole" and "ssm" in str(s["Action"])
     ]
     assert [s["Action"] for s in ssm] == ["ssm:GetParameter"]
-    resource = substitute(ssm[0]["Resource"], pr.parameters)
-    assert resource == (
-        "arn:aws:ssm:eu-west-2:123456789012:parameter" + environments.ssm_prefix("pr-42") + "/*"
-    )
+    resources = [substitute(r, deployment.parameters) for r in ssm[0]["Resource"]]
+    arn = "arn:aws:ssm:eu-west-2:123456789012:parameter"
+    env = deployment.env
+    # Exactly the parameters the function names: the smoke principal's credential among them,
+    # the CloudFront origin secret only behind CloudFront, nothing else under the env's prefix.
+    expected = [
+        arn + environments.session_key_parameter(env),
+        arn + environments.admin_password_parameter(env),
+        arn + environments.smoke_credential_parameter(env),
+    ]
+    if case != "pr-42-no-cloudfront":
+        expected.append(arn + environments.cloudfront_origin_secret_parameter(env))
+    assert resources == expected
+    variables = deployment.props("ApiFunction")["Environment"]["Variables"]
+    named = {
+        substitute(variables[v], deployment.parameters)
+        for v in variables
+        if v.endswith("_PARAMETER")
+    }
+    assert {r.removeprefix(arn) for r in resources} == named
 
 
 @pytest.mark.parametrize("case", ["prod", "dev", "pr-42"])

@@ -257,8 +257,8 @@ def test_smoke_retries_a_cold_start_then_names_the_failed_check() -> None:
     api = FakeApi(cold_failures=2, ready_status=503)
     report = smoke.run_smoke(
         "http://api.test/pr-1",
-        admin_username="admin",
-        admin_password="pw",
+        username="admin",
+        password="pw",
         cold_start_budget_s=10,
         transport=httpx.MockTransport(api),
     )
@@ -277,8 +277,8 @@ def test_smoke_gives_up_after_the_cold_start_budget() -> None:
     api = FakeApi(cold_failures=10_000)
     report = smoke.run_smoke(
         "http://api.test",
-        admin_username="admin",
-        admin_password="pw",
+        username="admin",
+        password="pw",
         cold_start_budget_s=0.5,
         transport=httpx.MockTransport(api),
     )
@@ -415,3 +415,34 @@ def test_sam_output_is_shown_as_it_happens_without_its_boilerplate() -> None:
     assert "Execute the following command" not in rest
     assert "<YOUR STACK NAME>" not in rest
     assert rest.strip() == "done"
+
+
+def test_the_emulators_handler_gets_the_task_definitions_environment() -> None:
+    """The emulator runs the handler image itself (moto's ECS runs no task): with the same
+    variables the template gives the task, and the same health check the image declares."""
+    from tests.support.sam_template import substitute
+    from tests.support.template import load_template
+    from yoto_smart_stream_ci import mqtt_health
+
+    template = load_template(REPO_ROOT / "infrastructure" / "template.yaml")
+    (container,) = template["Resources"]["MqttTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    assert container["Name"] == mqtt_health.CONTAINER_NAME
+    parameters = environments.template_parameters(
+        "dev",
+        mqtt_image_uri=f"1.dkr.ecr.eu-west-2.amazonaws.com/{environments.ecr_repository('dev')}"
+        "@sha256:" + "0" * 64,
+        yoto_client_id="client",
+        git_commit="abc",
+    )
+    given = mqtt_health.task_environment("dev", parameters)
+    known = {**parameters, "Table": environments.table_name("dev")}
+    resolved = {
+        e["Name"]: known[e["Value"]["Ref"]]
+        if "Ref" in e["Value"]
+        else substitute(e["Value"], known)
+        for e in container["Environment"]
+    }
+    assert given == resolved
+    assert container["HealthCheck"]["Command"][1:] == ["python", "-m", "yoto_mqtt.healthcheck"]
+    dockerfile = (REPO_ROOT / "mqtt" / "Dockerfile").read_text()
+    assert 'CMD ["python", "-m", "yoto_mqtt.healthcheck"]' in dockerfile

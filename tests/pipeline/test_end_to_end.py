@@ -102,7 +102,7 @@ def test_pr_environment_end_to_end(built_package: Path, endpoint: str, tmp_path:
             smoked = runner.run("smoke", "--env", ENV)
         assert smoked.returncode == 0, smoked.stdout + smoked.stderr
         assert "[PASS] player list: 2 player(s) listed" in smoked.stdout
-        assert "[PASS] audio round trip" in smoked.stdout
+        assert "[PASS] read-only" in smoked.stdout
 
         planned = runner.run(
             "plan", "--env", ENV, "--build-dir", str(built_package), "--oci-tarball", str(tarball)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from yoto_smart_stream.api import smoke_principal
 from yoto_smart_stream.api.login_throttle import LoginThrottle
 from yoto_smart_stream.api.security import SESSION_COOKIE, decode_session
 from yoto_smart_stream.core.audio_library import AudioLibrary
@@ -92,7 +93,11 @@ def current_user(request: Request, settings: SettingsDep, users: UserStoreDep) -
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_SIGNED_IN)
     # The user item is read on every request so disabling or deleting a user, or logging
     # out (each gives the user a new random session_epoch), takes effect at once.
-    user = users.get(str(claims["sub"]))
+    subject = str(claims["sub"])
+    if smoke_principal.is_smoke_principal(settings, subject):
+        user = smoke_principal.current(settings)
+    else:
+        user = users.get(subject)
     if (
         user is None
         or user.disabled
@@ -101,6 +106,11 @@ def current_user(request: Request, settings: SettingsDep, users: UserStoreDep) -
         or not hmac.compare_digest(user.session_epoch.encode(), claims["sv"].encode())
     ):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_SIGNED_IN)
+    if (
+        user.role == smoke_principal.SMOKE_ROLE
+        and request.method not in smoke_principal.READ_ONLY_METHODS
+    ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, smoke_principal.CAN_CHANGE_NOTHING)
     return user
 
 

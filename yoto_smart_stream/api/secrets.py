@@ -8,6 +8,7 @@ it: they answer 503 with a message.
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -86,3 +87,24 @@ def cloudfront_origin_secret(settings: Settings) -> str | None:
         settings.cloudfront_origin_secret_parameter,
         "CloudFront origin secret",
     )
+
+
+def smoke_credential(settings: Settings) -> str | None:
+    """The smoke principal's credential; None where none is configured (local runs).
+
+    Each deploy writes a new one, so unlike the other secrets it is read again once
+    ``smoke_credential_refresh_seconds`` have passed, at most that often per process: no
+    caller can make it read SSM more often than that.
+    """
+    direct = settings.smoke_credential
+    if direct is not None and direct.get_secret_value():
+        return direct.get_secret_value()
+    if not settings.smoke_credential_parameter:
+        return None
+    window = int(time.monotonic() // settings.smoke_credential_refresh_seconds)
+    return _read_in_window(settings, settings.smoke_credential_parameter, window)
+
+
+@lru_cache(maxsize=2)
+def _read_in_window(settings: Settings, name: str, window: int) -> str:
+    return _read_parameter.__wrapped__(settings, name, "smoke credential")

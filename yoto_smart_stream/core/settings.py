@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     session_signing_key_parameter: str | None = None
     admin_bootstrap_password: SecretStr | None = None
     admin_bootstrap_password_parameter: str | None = None
+    # The deploy pipeline's smoke principal (api/smoke_principal.py): a name outside the user
+    # name pattern, a credential only the pipeline holds (new on every deploy), read-only.
+    smoke_username: str = "pipeline:smoke"
+    smoke_credential: SecretStr | None = None
+    smoke_credential_parameter: str | None = None
+    # A deploy writes a new credential; a warm process reads it again at most this often.
+    smoke_credential_refresh_seconds: int = Field(default=30, gt=0)
 
     session_ttl_seconds: int = Field(default=12 * 3600, gt=0)
     # Set to false only for plain-http local development; browsers drop Secure cookies there.

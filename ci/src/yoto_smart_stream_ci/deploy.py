@@ -79,20 +79,28 @@ def run(args: list[str]) -> str:
     return "".join(kept).strip()
 
 
+# 32 random bytes: the smoke principal's credential is never guessed, so the app need not
+# throttle its sign-in (and no outsider can lock it by failing on purpose).
+SMOKE_CREDENTIAL_BYTES = 32
+
+
 def ensure_secrets(target: AwsTarget, env: str, admin_password: str | None) -> None:
     """Write the env's secret parameters the template only names.
 
     The session key is generated once and kept (rotating it would log every user out); the
-    admin bootstrap password is the one given, else a random one generated on first deploy.
+    admin bootstrap password is the one given, else a random one generated on first deploy;
+    the smoke principal's credential is new on every deploy (only the pipeline ever holds it).
     The CloudFront origin secret is generated once and kept: CloudFront sends the value the
     stack resolved at its last deploy, and the app must keep accepting it. It is a String
     because CloudFormation resolves no SecureString for CloudFront (environments.py).
     """
     ssm = target.client("ssm")
     origin_secret = environments.cloudfront_origin_secret_parameter(env)
+    smoke_credential = environments.smoke_credential_parameter(env)
     names = [
         environments.session_key_parameter(env),
         environments.admin_password_parameter(env),
+        smoke_credential,
         origin_secret,
     ]
     existing = {p["Name"] for p in ssm.get_parameters(Names=names)["Parameters"]}
@@ -100,6 +108,7 @@ def ensure_secrets(target: AwsTarget, env: str, admin_password: str | None) -> N
     for name, value, overwrite, kind in (
         (environments.session_key_parameter(env), secrets.token_urlsafe(48), False, "SecureString"),
         (environments.admin_password_parameter(env), admin_password, True, "SecureString"),
+        (smoke_credential, secrets.token_urlsafe(SMOKE_CREDENTIAL_BYTES), True, "SecureString"),
         (origin_secret, secrets.token_urlsafe(32), False, "String"),
     ):
         if name in existing and not (overwrite and value):
@@ -113,15 +122,21 @@ def ensure_secrets(target: AwsTarget, env: str, admin_password: str | None) -> N
         )
 
 
-def read_admin_password(target: AwsTarget, env: str) -> str | None:
+def _read_secure_parameter(target: AwsTarget, name: str) -> str | None:
     ssm = target.client("ssm")
     try:
-        found = ssm.get_parameter(
-            Name=environments.admin_password_parameter(env), WithDecryption=True
-        )
+        found = ssm.get_parameter(Name=name, WithDecryption=True)
     except ssm.exceptions.ParameterNotFound:
         return None
     return str(found["Parameter"]["Value"])
+
+
+def read_admin_password(target: AwsTarget, env: str) -> str | None:
+    return _read_secure_parameter(target, environments.admin_password_parameter(env))
+
+
+def read_smoke_credential(target: AwsTarget, env: str) -> str | None:
+    return _read_secure_parameter(target, environments.smoke_credential_parameter(env))
 
 
 def ensure_artifact_bucket(target: AwsTarget) -> str:

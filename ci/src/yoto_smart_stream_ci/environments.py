@@ -218,6 +218,17 @@ def cloudfront_origin_secret_parameter(name: str) -> str:
     return f"{ssm_prefix(name)}/cloudfront-origin-secret"
 
 
+# The smoke test signs in as its own principal, not as a person: a name outside the app's user
+# name pattern (no one can create, change or sign in as it by hand) with a 256-bit credential
+# every deploy writes fresh to this parameter. The app (SMOKE_USERNAME, SMOKE_CREDENTIAL_*)
+# gives it a read-only session; a test keeps both names equal.
+SMOKE_PRINCIPAL = "pipeline:smoke"
+
+
+def smoke_credential_parameter(name: str) -> str:
+    return f"{ssm_prefix(name)}/smoke-credential"
+
+
 # The shared network (VPC, internet gateway, two public subnets) is one small stack deployed
 # once per account and region; every environment imports its exports. A VPC per environment
 # would hit the default quota of five VPCs per region after prod, dev and three PRs.

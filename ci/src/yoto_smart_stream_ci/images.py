@@ -165,6 +165,13 @@ def build_oci_tarball(repo_root: Path, destination: Path) -> Path:
     if built.returncode != 0:
         print(built.stdout[-3000:] + built.stderr[-3000:], file=sys.stderr, flush=True)
         raise RuntimeError(f"`docker build` of mqtt/Dockerfile failed (exit {built.returncode}).")
+    return export_oci_tarball(docker, tag, destination)
+
+
+def export_oci_tarball(docker: str, tag: str, destination: Path) -> Path:
+    """``docker save`` ``tag`` as an OCI layout whose config is Docker's own bytes, so the
+    manifest's config digest is the image id the engine knows it by (what the emulator's
+    smoke test runs, ``mqtt_health``)."""
     saved = destination.with_suffix(".docker.tar")
     subprocess.run([docker, "save", "--output", str(saved), tag], check=True)  # noqa: S603
     _to_oci_layout(saved, destination)

@@ -31,7 +31,6 @@ import httpx
 from yoto_smart_stream.core.storage.tokens import StoredTokens
 from yoto_smart_stream.core.yoto.client import TokenSet
 from yoto_smart_stream_ci.smoke import (
-    CheckResult,
     Session,
     SmokeFailure,
     SmokeReport,
@@ -80,14 +79,6 @@ def run_integration(
     ):
         admin = Session(client)
         state: dict[str, Any] = {}
-
-        def check(name: str, run: Callable[[], str]) -> bool:
-            try:
-                report.checks.append(CheckResult(name, True, run()))
-            except (SmokeFailure, httpx.HTTPError) as error:
-                report.checks.append(CheckResult(name, False, str(error) or type(error).__name__))
-                return False
-            return True
 
         def user_lifecycle() -> str:
             username = f"{USER_PREFIX}{secrets.token_hex(4)}"
@@ -242,7 +233,7 @@ def run_integration(
             ]
             for index, (name, run) in enumerate(steps):
                 # Nothing after the login can pass without it; later checks are independent.
-                if not check(name, run) and index < 3:
+                if not report.check(name, run) and index < 3:
                     break
         finally:
             for undo in cleanup:

@@ -24,6 +24,7 @@ from yoto_smart_stream_ci import (
     environments,
     github_actions,
     images,
+    mqtt_health,
     release,
     sam,
     smoke,
@@ -134,10 +135,26 @@ def _image_uri(target: AwsTarget, request: contract.StackChange, *, register: bo
     return images.planned_image_uri(target, request.env, tarball)
 
 
-def _smoke(target: AwsTarget, env: str, admin_password: str | None) -> smoke.SmokeReport:
-    password = admin_password or deploy.read_admin_password(target, env)
+def _smoke(target: AwsTarget, env: str) -> smoke.SmokeReport:
+    """The deployed env's smoke test: signed in as the smoke principal, then the MQTT handler."""
+    credential = deploy.read_smoke_credential(target, env)
     with deploy.serving_api(target, env) as url:
-        return smoke.run_smoke(url, admin_username="admin", admin_password=password)
+        report = smoke.run_smoke(url, username=environments.SMOKE_PRINCIPAL, password=credential)
+    if report.ok:
+        report.check("mqtt handler", lambda: mqtt_health.check_handler(target, env))
+    return report
+
+
+def _image_line(target: AwsTarget, env: str, deployed_image: str, rolled_back: bool) -> str:
+    """What the env's task definition really runs now (after a rollback: the restored image)."""
+    try:
+        running = mqtt_health.image_running(target, env) or deployed_image
+    except smoke.SmokeFailure as error:
+        return f"  image       : {deployed_image} (deployed; what runs could not be read: {error})"
+    if running == deployed_image:
+        return f"  image       : {running}"
+    verb = "rolled back from" if rolled_back else "not"
+    return f"  image       : {running} (running; {verb} {deployed_image})"
 
 
 def _template_parameters(request: contract.StackChange, image_uri: str) -> dict[str, str]:
@@ -223,7 +240,7 @@ def _deploy(
             with timer.step("dashboard sync"):
                 dashboard = deploy.sync_dashboard(target, env, Path(request.dashboard_dir))
         with timer.step("smoke test"):
-            report = _smoke(target, env, secrets.admin_password)
+            report = _smoke(target, env)
         print(report.render(), flush=True)
 
         rolled_back = False
@@ -248,7 +265,7 @@ def _deploy(
         f"  environment : {env}",
         f"  stack       : {deployed.stack} ({deployed.status})",
         *_url_lines(target, request, deployed),
-        f"  image       : {image_uri}",
+        _image_line(target, env, image_uri, rolled_back),
         f"  dashboard   : {dashboard}",
         f"  CloudWatch  : {monitoring}",
         f"  cost        : {costs.describe(env)}",
@@ -340,7 +357,7 @@ def _roll_back(target: AwsTarget, env: str, workdir: Path) -> str:
         return "no last good release recorded for this env; nothing to roll back to"
     template = release.fetch_template(target, previous, workdir)
     deploy.deploy_stack(target, env, template, previous.parameters)
-    again = _smoke(target, env, None)
+    again = _smoke(target, env)
     print(again.render(), flush=True)
     verdict = "passes" if again.ok else "ALSO FAILS"
     return (
@@ -387,10 +404,11 @@ def run_smoke(
     target: AwsTarget, request: contract.SmokeRequest, admin_password: str | None
 ) -> smoke.SmokeReport:
     if request.url is not None:
-        report = smoke.run_smoke(request.url, admin_username="admin", admin_password=admin_password)
+        # Any URL: a person's account (the admin's password given as a secret) signs in.
+        report = smoke.run_smoke(request.url, username="admin", password=admin_password)
     else:
         announce(target)
-        report = _smoke(target, str(request.env), admin_password)
+        report = _smoke(target, str(request.env))
     print(report.render(), flush=True)
     return report
 
@@ -636,7 +654,7 @@ def run_rollback(target: AwsTarget, request: contract.RollbackRequest) -> bool:
     with tempfile.TemporaryDirectory(prefix=f"rollback-{env}-") as tmp:
         template = release.fetch_template(target, chosen, Path(tmp))
         deployed = deploy.deploy_stack(target, env, template, chosen.parameters)
-    report = _smoke(target, env, None)
+    report = _smoke(target, env)
     print(report.render(), flush=True)
     if report.ok:
         release.mark_last_good(target, chosen)
@@ -647,7 +665,7 @@ def run_rollback(target: AwsTarget, request: contract.RollbackRequest) -> bool:
                 f"  environment : {env}",
                 f"  stack       : {deployed.stack} ({deployed.status})",
                 f"  release     : {chosen.id} (commit {chosen.commit})",
-                f"  image       : {chosen.image_uri}",
+                _image_line(target, env, chosen.image_uri, rolled_back=False),
                 f"  smoke test  : {'passed' if report.ok else 'FAILED'}",
             ]
         ),

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from yoto_smart_stream_ci import environments
 from yoto_smart_stream_ci.aws import AwsTarget
@@ -54,18 +55,14 @@ def record_deploy(
     Written before the stack changes, so a deploy that then fails still marks the env as in use.
     It lives under the env's artifact prefix, which teardown removes with the env.
     """
-    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
-    target.client("s3").put_object(
-        Bucket=bucket,
-        Key=_deploy_record_key(env),
-        Body=json.dumps(
-            {
-                "env": env,
-                "commit": commit,
-                "started_at": (started_at or datetime.now(UTC)).timestamp(),
-            }
-        ).encode(),
-        ContentType="application/json",
+    _put_record(
+        target,
+        _deploy_record_key(env),
+        {
+            "env": env,
+            "commit": commit,
+            "started_at": (started_at or datetime.now(UTC)).timestamp(),
+        },
     )
 
 
@@ -99,20 +96,23 @@ def record_last_good(
     template_key = f"{environments.artifact_prefix(env)}releases/{stamp}.template.yaml"
     s3.put_object(Bucket=bucket, Key=template_key, Body=packaged.read_bytes())
     release = Release(env, commit, image_uri, dict(parameters), template_key, time.time())
-    record = json.dumps(asdict(release)).encode()
     # The history (one record per release, beside its template) and the last-good pointer.
-    for key in (template_key.removesuffix(".template.yaml") + ".json", _record_key(env)):
-        s3.put_object(Bucket=bucket, Key=key, Body=record, ContentType="application/json")
+    _put_record(target, template_key.removesuffix(".template.yaml") + ".json", asdict(release))
+    mark_last_good(target, release)
     return release
 
 
 def mark_last_good(target: AwsTarget, release: Release) -> None:
     """Point the env's last good release at ``release`` (after a rollback to it passed)."""
-    bucket = environments.artifact_bucket_name(target.account_id(), target.region)
+    _put_record(target, _record_key(release.env), asdict(release))
+
+
+def _put_record(target: AwsTarget, key: str, record: dict[str, Any]) -> None:
+    """Every record here is one JSON object in the artifact bucket, under the env's prefix."""
     target.client("s3").put_object(
-        Bucket=bucket,
-        Key=_record_key(release.env),
-        Body=json.dumps(asdict(release)).encode(),
+        Bucket=environments.artifact_bucket_name(target.account_id(), target.region),
+        Key=key,
+        Body=json.dumps(record).encode(),
         ContentType="application/json",
     )
 

@@ -1,9 +1,12 @@
 """The smoke test every deploy ends with: real HTTP against the deployed API.
 
-Checks, in order (each later check needs the earlier ones): health, readiness, admin login,
-the authenticated player list, and an audio upload/download round trip through presigned S3
-URLs. The first request retries with exponential backoff to ride out a cold start; the report
-names the check that failed and why.
+Checks, in order (each later check needs the earlier ones): health, readiness, sign-in (the
+real login endpoint and session cookie), the authenticated player list, and then either proof
+that the smoke principal can change nothing (``environments.SMOKE_PRINCIPAL``: a write
+answers 403) or, for a person's account given by ``--url``, an audio upload/download round trip
+through presigned S3 URLs. The pipeline adds the MQTT handler's check (``mqtt_health``). The
+first request retries with exponential backoff to ride out a cold start; the report names the
+check that failed and why.
 """
 
 from __future__ import annotations
@@ -17,14 +20,24 @@ from typing import Any
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from yoto_smart_stream_ci.environments import SMOKE_PRINCIPAL
+
 # The API's answer to an authenticated player list while no Yoto account is linked.
 NOT_LINKED_STATUS = 409
 # A few bytes that are unmistakably ours: the download must return exactly these.
 SMOKE_AUDIO_PREFIX = b"ID3yoto-smoke-"
+# Each deploy writes a new smoke credential; a warm Lambda reads it again at most this long
+# after (the app's SMOKE_CREDENTIAL_REFRESH_SECONDS), so a refused smoke sign-in is retried
+# for a little longer than that.
+CREDENTIAL_SETTLE_SECONDS = 75.0
 
 
 class SmokeFailure(RuntimeError):
     pass
+
+
+class SmokeSkipped(Exception):
+    """A check that cannot run here; recorded as SKIP with the reason, never as a pass."""
 
 
 @dataclass
@@ -32,6 +45,7 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    skipped: bool = False
 
 
 @dataclass
@@ -47,9 +61,20 @@ class SmokeReport:
     def failed(self) -> CheckResult | None:
         return next((c for c in self.checks if not c.ok), None)
 
+    def check(self, name: str, run: Callable[[], str]) -> bool:
+        """Run one check and record it; ``False`` (recorded as FAIL) when it raised."""
+        try:
+            self.checks.append(CheckResult(name, True, run()))
+        except SmokeSkipped as reason:
+            self.checks.append(CheckResult(name, True, f"not checked: {reason}", skipped=True))
+        except (SmokeFailure, httpx.HTTPError) as error:
+            self.checks.append(CheckResult(name, False, str(error) or type(error).__name__))
+            return False
+        return True
+
     def render(self) -> str:
         lines = [f"{self.title} against {self.base_url}:"]
-        lines += [f"  [{'PASS' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
+        lines += [f"  [{_verdict(c)}] {c.name}: {c.detail}" for c in self.checks]
         failed = self.failed()
         lines.append(
             f"{self.title} passed."
@@ -57,6 +82,10 @@ class SmokeReport:
             else f"{self.title} FAILED at '{failed.name if failed else '?'}'."
         )
         return "\n".join(lines)
+
+
+def _verdict(check: CheckResult) -> str:
+    return "SKIP" if check.skipped else "PASS" if check.ok else "FAIL"
 
 
 def describe(response: httpx.Response) -> str:
@@ -107,8 +136,8 @@ def log_in(session: Session, username: str, password: str | None) -> str:
     """Log in and confirm the session cookie works; the cookie stays on ``session``."""
     if not password:
         raise SmokeFailure(
-            "no admin password: pass --admin-password, or deploy the env first so "
-            "the pipeline can read it from SSM"
+            f"no password for {username}: deploy the env first so the pipeline can read its "
+            "credential from SSM (or pass --admin-password with --url)"
         )
     response = session.request(
         "POST", "/api/user/login", json={"username": username, "password": password}
@@ -123,30 +152,54 @@ def log_in(session: Session, username: str, password: str | None) -> str:
     return f"logged in as {username}"
 
 
+def log_in_as_smoke_principal(session: Session, credential: str | None, settle_s: float) -> str:
+    """Sign in as the smoke principal; a 401 is retried while a warm API still holds the
+    previous deploy's credential (it reads the new one within ``settle_s``)."""
+    refused = 0
+    for attempt in Retrying(
+        stop=stop_after_delay(settle_s),
+        wait=wait_exponential(multiplier=1, max=15),
+        retry=retry_if_exception_type(_CredentialNotYetRead),
+        reraise=True,
+    ):
+        with attempt:
+            try:
+                return log_in(session, SMOKE_PRINCIPAL, credential)
+            except SmokeFailure as error:
+                if "HTTP 401" not in str(error):
+                    raise
+                refused += 1
+                raise _CredentialNotYetRead(f"{error} ({refused} attempt(s))") from None
+    raise AssertionError("unreachable")  # pragma: no cover - Retrying reraises
+
+
+class _CredentialNotYetRead(SmokeFailure):
+    pass
+
+
 def run_smoke(
     base_url: str,
     *,
-    admin_username: str,
-    admin_password: str | None,
+    username: str,
+    password: str | None,
     cold_start_budget_s: float = 60.0,
+    credential_settle_s: float = CREDENTIAL_SETTLE_SECONDS,
     transport: httpx.BaseTransport | None = None,
 ) -> SmokeReport:
-    """Run every check against ``base_url`` (the ApiUrl, stage prefix included)."""
+    """Run every check against ``base_url`` (the ApiUrl, stage prefix included).
+
+    ``username`` is the smoke principal (a deploy's own smoke test) or a person's account
+    (``smoke --url``): the principal can change nothing, so it gets the read-only check in
+    place of the audio round trip a person's account can make.
+    """
     report = SmokeReport(base_url=base_url)
     root = base_url.rstrip("/")
+    as_principal = username == SMOKE_PRINCIPAL
     with (
         httpx.Client(base_url=root, timeout=15.0, transport=transport) as client,
         httpx.Client(timeout=15.0, transport=transport) as presigned,
     ):
         session = Session(client)
-
-        def check(name: str, run: Callable[[], str]) -> bool:
-            try:
-                report.checks.append(CheckResult(name, True, run()))
-            except (SmokeFailure, httpx.HTTPError) as error:
-                report.checks.append(CheckResult(name, False, str(error) or type(error).__name__))
-                return False
-            return True
 
         def health() -> str:
             return wait_for_health(session, cold_start_budget_s)
@@ -158,7 +211,9 @@ def run_smoke(
             return f"ready ({', '.join(sorted(response.json().get('checks', {})))})"
 
         def login() -> str:
-            return log_in(session, admin_username, admin_password)
+            if as_principal:
+                return log_in_as_smoke_principal(session, password, credential_settle_s)
+            return log_in(session, username, password)
 
         def players() -> str:
             response = session.request("GET", "/api/players")
@@ -170,18 +225,19 @@ def run_smoke(
                 return f"no Yoto account linked yet ({describe(response)})"
             raise SmokeFailure(describe(response))
 
+        def read_only() -> str:
+            # A well-formed write: only the principal's role may refuse it.
+            attempt = session.request("POST", "/api/audio/uploads", json=_upload_body(16))
+            if attempt.status_code != 403:
+                raise SmokeFailure(
+                    f"the smoke principal must change nothing, but a write answered "
+                    f"{describe(attempt)}"
+                )
+            return "a write as the smoke principal is refused (HTTP 403)"
+
         def audio_round_trip() -> str:
             payload = SMOKE_AUDIO_PREFIX + secrets.token_bytes(64)
-            created = session.request(
-                "POST",
-                "/api/audio/uploads",
-                json={
-                    "filename": "smoke-test.mp3",
-                    "content_type": "audio/mpeg",
-                    "size_bytes": len(payload),
-                    "title": "Pipeline smoke test",
-                },
-            )
+            created = session.request("POST", "/api/audio/uploads", json=_upload_body(len(payload)))
             if created.status_code not in (200, 201):
                 raise SmokeFailure(f"create upload: {describe(created)}")
             upload = created.json()
@@ -211,13 +267,22 @@ def run_smoke(
         for name, run in (
             ("health", health),
             ("ready", ready),
-            ("admin login", login),
+            ("sign-in", login),
             ("player list", players),
-            ("audio round trip", audio_round_trip),
+            ("read-only", read_only) if as_principal else ("audio round trip", audio_round_trip),
         ):
-            if not check(name, run):
+            if not report.check(name, run):
                 break
     return report
+
+
+def _upload_body(size: int) -> dict[str, Any]:
+    return {
+        "filename": "smoke-test.mp3",
+        "content_type": "audio/mpeg",
+        "size_bytes": size,
+        "title": "Pipeline smoke test",
+    }
 
 
 def _players_of(body: Any) -> list[Any]:

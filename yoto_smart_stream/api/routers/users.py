@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, Field
 
+from yoto_smart_stream.api import smoke_principal
 from yoto_smart_stream.api.dependencies import (
     AdminUser,
     CurrentUser,
@@ -108,10 +109,19 @@ def login(
     throttle: LoginThrottleDep,
 ) -> SessionOut:
     """Sign in. Failures are throttled per (user name, source address) and per address, the
-    same way for names that exist and names that do not (``login_throttle``)."""
+    same way for names that exist and names that do not (``login_throttle``); the pipeline's
+    smoke principal, whose credential cannot be guessed, is never throttled
+    (``smoke_principal``)."""
     username = body.username.strip().lower()
     source = source_address(request, settings)
     now = int(time.time())
+    if smoke_principal.is_smoke_principal(settings, username):
+        principal = smoke_principal.sign_in(settings, body.password)
+        if principal is None:
+            throttle.failed(username, source, now)  # still counts against the address
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_CREDENTIALS)
+        _set_session_cookie(response, settings, principal)
+        return SessionOut(username=principal.username, role=principal.role)
     wait = throttle.retry_after(username, source, now)
     if wait > 0:
         raise HTTPException(
