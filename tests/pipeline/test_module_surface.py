@@ -122,7 +122,7 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
         {**ENV, **AWS_ARGS},
     ),
     "smoke-test": (
-        "Health, ready, admin login, player list and an S3 upload/download round trip.",
+        "Health, ready, sign-in as the smoke principal (or admin with --url), players, MQTT handler.",
         False,
         "never",
         "str",

@@ -568,7 +568,7 @@ class YotoSmartStream:
         region: Region = DEFAULT_REGION,
         emulator: Emulator = None,
     ) -> str:
-        """Health, ready, admin login, player list and an S3 upload/download round trip."""
+        """Health, ready, sign-in as the smoke principal (or admin with --url), players, MQTT handler."""
         return await self._run(
             lambda account: smoke_request(env=env, url=url, account=account),
             AwsAccess(
