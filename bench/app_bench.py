@@ -45,7 +45,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "infrastructure" / "template.yaml"
 FUNCTION_ID = "ApiFunction"
 MODULES = {
-    "app": "yoto_smart_stream.lambda_handler",
+    "app": "yoto_smart_stream.api.lambda_handler",
     "hello": "hello_world.app",
 }
 LABELS = {"hello": "hello-world", "app": "app"}
@@ -235,7 +235,7 @@ def build_artifacts(work: Path) -> Artifacts:
         "sam build",
     )  # fmt: skip
     app = build_dir / FUNCTION_ID
-    if not (app / "yoto_smart_stream" / "lambda_handler.py").is_file():
+    if not (app / "yoto_smart_stream" / "api" / "lambda_handler.py").is_file():
         raise SystemExit(f"sam build produced no {FUNCTION_ID} with yoto_smart_stream in {app}")
 
     locked = {line.split("==")[0].lower(): line for line in locked_requirements()}

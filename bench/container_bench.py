@@ -114,7 +114,7 @@ def lifecycle_on_host(tarball: Path) -> float:
         for args in (
             ("package", "--build-dir", build),
             ("deploy", "--env", ENV, "--build-dir", build, "--oci-tarball", str(tarball),
-             "--no-cloudfront", "--dashboard-dir", "yoto_smart_stream/static"),
+             "--no-cloudfront", "--dashboard-dir", "yoto_smart_stream/api/static"),
             ("smoke", "--env", ENV),
             ("teardown", "--env", ENV),
         ):  # fmt: skip

@@ -232,8 +232,8 @@ def run_benchmark(duration: float, handler_env: str) -> dict[str, object]:
     from tests.support.mqtt_broker import running_mqtt_broker
     from tests.support.template import create_table_from_template
     from tests.support.yoto_fake import running_yoto_fake
-    from yoto_smart_stream.yoto.client import TokenSet, YotoAuthClient
-    from yoto_smart_stream.yoto.tokens import YotoTokenManager
+    from yoto_smart_stream.core.yoto.client import TokenSet, YotoAuthClient
+    from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
 
     with (
         tempfile.TemporaryDirectory() as tmp,

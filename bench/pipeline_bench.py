@@ -65,7 +65,7 @@ def main() -> int:
             runner,
             "deploy", "--env", "pr-42", "--build-dir", str(build_dir),
             "--oci-tarball", str(tarball), "--no-cloudfront",
-            "--dashboard-dir", "yoto_smart_stream/static",
+            "--dashboard-dir", "yoto_smart_stream/api/static",
         )  # fmt: skip
         steps = re.search(r"durations\s+: (.*)", summary)
         if steps:

@@ -6,7 +6,7 @@ import boto3
 import pytest
 
 from tests.support.template import create_table_from_template, table_properties
-from yoto_smart_stream.storage import schema
+from yoto_smart_stream.core.storage import schema
 from yoto_smart_stream_ci import environments
 
 

@@ -13,10 +13,10 @@ from yoto_mqtt.handler import MqttHandler
 from yoto_mqtt.logs import configure_logging
 from yoto_mqtt.settings import ConfigurationError, MqttSettings, load_configuration
 from yoto_mqtt.store import EventWriter
-from yoto_smart_stream.aws import aws_clients
-from yoto_smart_stream.config import Settings
-from yoto_smart_stream.yoto.client import YotoApiClient, YotoAuthClient
-from yoto_smart_stream.yoto.tokens import YotoTokenManager
+from yoto_smart_stream.core.aws import aws_clients
+from yoto_smart_stream.core.settings import Settings
+from yoto_smart_stream.core.yoto.client import YotoApiClient, YotoAuthClient
+from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
 
 logger = logging.getLogger("yoto_mqtt")
 

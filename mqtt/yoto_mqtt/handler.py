@@ -37,8 +37,8 @@ from yoto_mqtt.payloads import InvalidPayload, format_utc, validate_payload
 from yoto_mqtt.settings import MqttSettings
 from yoto_mqtt.store import Acknowledgement, Delivery, EventWriter, PlayerEvent
 from yoto_mqtt.topics import parse_topic, request_topics, subscription_topics
-from yoto_smart_stream.storage import schema
-from yoto_smart_stream.yoto.client import YotoError, YotoNotLinkedError
+from yoto_smart_stream.core.storage import schema
+from yoto_smart_stream.core.yoto.client import YotoError, YotoNotLinkedError
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ DISCONNECT_WAIT_SECONDS = 2.0
 
 
 class AccessTokens(Protocol):
-    """``yoto_smart_stream.yoto.tokens.YotoTokenManager``: shared tokens and refresh lock."""
+    """``yoto_smart_stream.core.yoto.tokens.YotoTokenManager``: shared tokens and refresh lock."""
 
     def get_access_token(self) -> str: ...
 

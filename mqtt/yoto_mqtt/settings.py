@@ -1,5 +1,5 @@
 """The handler's own settings (``MQTT_*``); table, Yoto URLs and token policy come from the app's
-``yoto_smart_stream.config.Settings`` so both processes read those facts from one place."""
+``yoto_smart_stream.core.settings.Settings`` so both processes read those facts from one place."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from yoto_smart_stream.config import Settings
+from yoto_smart_stream.core.settings import Settings
 
 # Yoto's AWS IoT endpoint (shared/yoto-api.md): MQTT over WebSockets with TLS on 443.
 YOTO_BROKER_HOST = "aqrphjqbp3u2z-ats.iot.eu-west-2.amazonaws.com"

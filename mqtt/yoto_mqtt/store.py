@@ -41,7 +41,7 @@ from tenacity import (
 
 from yoto_mqtt.payloads import dynamo_number, format_utc
 from yoto_mqtt.topics import EventKind
-from yoto_smart_stream.storage import schema
+from yoto_smart_stream.core.storage import schema
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import pytest
 from tests.support.app_server import AppServer, app_env, create_app_resources, running_app_server
 from tests.support.template import create_table_from_template
 from tests.support.yoto_fake import FakeYoto, running_yoto_fake
-from yoto_smart_stream.aws import aws_clients
-from yoto_smart_stream.yoto.client import TokenSet, YotoAuthClient
-from yoto_smart_stream.yoto.tokens import YotoTokenManager
+from yoto_smart_stream.core.aws import aws_clients
+from yoto_smart_stream.core.yoto.client import TokenSet, YotoAuthClient
+from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
 
 ADMIN_PASSWORD = "correct horse battery staple"
 

@@ -31,9 +31,9 @@ from tests.app.test_yoto_and_players import PLAYERS
 from tests.support.app_server import app_env, create_app_resources, running_app_server
 from tests.support.moto_server import aws_env, patched_environ
 from tests.support.yoto_fake import running_yoto_fake
-from yoto_smart_stream.config import Settings
-from yoto_smart_stream.main import create_app
-from yoto_smart_stream.security import SESSION_COOKIE
+from yoto_smart_stream.api.main import create_app
+from yoto_smart_stream.api.security import SESSION_COOKIE
+from yoto_smart_stream.core.settings import Settings
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "8"))
 # Re-signing in comes from its own loopback address, so the fuzzer's failed sign-ins from

@@ -8,7 +8,7 @@ import jwt
 
 from tests.app.conftest import ADMIN_PASSWORD, Stack
 from tests.support.app_server import app_env, create_app_resources, running_app_server
-from yoto_smart_stream.security import SESSION_COOKIE
+from yoto_smart_stream.api.security import SESSION_COOKIE
 
 
 def test_health_reports_version_environment_and_commit(stack: Stack) -> None:

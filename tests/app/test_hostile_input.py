@@ -20,7 +20,7 @@ from tests.app.test_audio_and_cards import MP3, upload
 from tests.app.test_yoto_and_players import write_event
 from tests.support.app_server import app_env, create_app_resources, running_app_server
 from tests.support.yoto_fake import FakeYoto
-from yoto_smart_stream.storage import schema
+from yoto_smart_stream.core.storage import schema
 
 KID_PASSWORD = "twelve chars!"
 

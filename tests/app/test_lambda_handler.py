@@ -20,8 +20,8 @@ import pytest
 
 from tests.app.conftest import ADMIN_PASSWORD
 from tests.support.app_server import app_env, create_app_resources
-from yoto_smart_stream.config import get_settings
-from yoto_smart_stream.lambda_handler import strip_stage
+from yoto_smart_stream.api.lambda_handler import strip_stage
+from yoto_smart_stream.core.settings import get_settings
 
 API_ID = "a1b2c3d4e5"
 DOMAIN = f"{API_ID}.execute-api.eu-west-2.amazonaws.com"
@@ -116,7 +116,7 @@ def lambda_module(
     monkeypatch.setenv("ENVIRONMENT", "pr-42")
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "true")
     get_settings.cache_clear()
-    import yoto_smart_stream.lambda_handler as module
+    import yoto_smart_stream.api.lambda_handler as module
 
     yield importlib.reload(module)
     get_settings.cache_clear()
@@ -219,7 +219,7 @@ IMPORT_PROBE = textwrap.dedent(
         return original_connect(self, address)
     socket.socket.connect = counting_connect
     started = time.perf_counter()
-    import yoto_smart_stream.lambda_handler
+    import yoto_smart_stream.api.lambda_handler
     elapsed = time.perf_counter() - started
     print(created, connects, round(elapsed, 3))
     """
@@ -248,7 +248,7 @@ def test_cold_import_and_health_do_not_load_boto3() -> None:
         """
         import json, sys
         from types import SimpleNamespace
-        from yoto_smart_stream.lambda_handler import handler
+        from yoto_smart_stream.api.lambda_handler import handler
         event, context = json.loads(sys.argv[1]), SimpleNamespace(**json.loads(sys.argv[2]))
         response = handler(event, context)
         print(response["statusCode"], "boto3" in sys.modules)

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from tests.app.conftest import Stack
 from tests.app.test_audio_and_cards import upload
 from tests.app.test_yoto_and_players import PLAYERS, write_event
-from yoto_smart_stream.aws import aws_clients
+from yoto_smart_stream.core.aws import aws_clients
 
 # (method, path) pairs anyone may call. Everything else must answer 401 without a session.
 PUBLIC = {

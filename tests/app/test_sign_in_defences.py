@@ -18,8 +18,8 @@ import pytest
 from tests.app.conftest import ADMIN_PASSWORD, Stack, stack_with
 from tests.support.app_server import app_env, running_app_server
 from tests.support.yoto_fake import FakeYoto
-from yoto_smart_stream.security import SESSION_COOKIE
-from yoto_smart_stream.storage import schema
+from yoto_smart_stream.api.security import SESSION_COOKIE
+from yoto_smart_stream.core.storage import schema
 
 ATTACKER = "127.0.0.2"
 OWNER = "127.0.0.3"

@@ -15,8 +15,8 @@ import boto3
 import pytest
 
 from tests.support.yoto_fake import FakeYoto
-from yoto_smart_stream.storage import schema
-from yoto_smart_stream.yoto.client import (
+from yoto_smart_stream.core.storage import schema
+from yoto_smart_stream.core.yoto.client import (
     TokenSet,
     YotoApiClient,
     YotoAuthClient,
@@ -24,7 +24,7 @@ from yoto_smart_stream.yoto.client import (
     YotoRefreshRejectedError,
     YotoUnavailableError,
 )
-from yoto_smart_stream.yoto.tokens import YotoTokenManager
+from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
 
 AUDIENCE = "https://api.yotoplay.com"
 
@@ -105,8 +105,8 @@ def test_concurrent_threads_spend_the_refresh_token_once(yoto: FakeYoto, table_n
 RACER = textwrap.dedent(
     """
     import sys, time, boto3
-    from yoto_smart_stream.yoto.client import YotoAuthClient
-    from yoto_smart_stream.yoto.tokens import YotoTokenManager
+    from yoto_smart_stream.core.yoto.client import YotoAuthClient
+    from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
     base_url, client_id, table_name = sys.argv[1:4]
     table = boto3.resource("dynamodb").Table(table_name)
     table.load()  # connect before the race starts

@@ -13,7 +13,7 @@ from tests.app.conftest import Stack, stack_with
 from tests.support.moto_server import free_port
 from tests.support.player_events import store_player_payload
 from tests.support.yoto_fake import FakeYoto
-from yoto_smart_stream.storage import schema
+from yoto_smart_stream.core.storage import schema
 
 PLAYERS = [
     {"deviceId": "kitchen1", "name": "Kitchen", "online": True, "deviceType": "v3"},

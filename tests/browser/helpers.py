@@ -14,7 +14,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import Dashboard
 from tests.support.player_events import store_player_payload
-from yoto_smart_stream.security import SESSION_COOKIE
+from yoto_smart_stream.api.security import SESSION_COOKIE
 
 # Phone (the narrowest width the dashboard supports) and desktop.
 VIEWPORTS = {"phone": {"width": 360, "height": 740}, "desktop": {"width": 1280, "height": 800}}

@@ -19,7 +19,7 @@ from tests.browser.helpers import (
 )
 from tests.support.app_server import TEST_PUBLIC_URL
 from tests.support.player_events import store_player_payload
-from yoto_smart_stream.security import SESSION_COOKIE
+from yoto_smart_stream.api.security import SESSION_COOKIE
 
 
 def test_sign_in_link_yoto_and_control_the_fake_players(

@@ -71,7 +71,7 @@ def test_package_builds_the_lambda_artifact_inside_the_toolchain(
         assert "package: built" in logs.stdout
         docker.run("cp", f"{name}:{BUILD_DIR}", str(tmp_path / "build"))
     function = tmp_path / "build" / "ApiFunction"
-    assert (function / "yoto_smart_stream" / "main.py").is_file()
+    assert (function / "yoto_smart_stream" / "api" / "main.py").is_file()
     assert (function / "fastapi").is_dir()
     # Linux CPython 3.13 wheels: the compiled parts must match the Lambda runtime.
     compiled = {p.name for p in function.rglob("*.so")}

@@ -45,7 +45,7 @@ class Context:
     invoked_function_arn = "arn:aws:lambda:eu-west-2:123456789012:function:" + function_name
     aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
-from yoto_smart_stream.lambda_handler import handler
+from yoto_smart_stream.api.lambda_handler import handler
 import fastapi, pydantic_core, yoto_smart_stream
 event = json.loads(sys.stdin.read())
 result = handler(event, Context())
@@ -158,9 +158,9 @@ def _http_api_event(stage: str, path: str) -> dict[str, Any]:
 
 def test_built_template_points_at_the_built_function(sam_build: Build) -> None:
     function = sam_build.template["Resources"]["ApiFunction"]["Properties"]
-    assert function["Handler"] == "yoto_smart_stream.lambda_handler.handler"
+    assert function["Handler"] == "yoto_smart_stream.api.lambda_handler.handler"
     assert function["Runtime"] == "python3.13"
-    assert (sam_build.function_dir / "yoto_smart_stream" / "lambda_handler.py").is_file()
+    assert (sam_build.function_dir / "yoto_smart_stream" / "api" / "lambda_handler.py").is_file()
 
 
 def test_defect07_artifact_holds_the_app_and_its_locked_dependencies(sam_build: Build) -> None:

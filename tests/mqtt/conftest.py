@@ -23,9 +23,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.support.mqtt_broker import AUTHORIZER_SUFFIX, MqttBroker, running_mqtt_broker
 from tests.support.template import REPO_ROOT, create_table_from_template
 from tests.support.yoto_fake import FakeYoto, running_yoto_fake
-from yoto_smart_stream.storage import schema
-from yoto_smart_stream.yoto.client import TokenSet, YotoAuthClient
-from yoto_smart_stream.yoto.tokens import YotoTokenManager
+from yoto_smart_stream.core.storage import schema
+from yoto_smart_stream.core.yoto.client import TokenSet, YotoAuthClient
+from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
 
 PLAYER_ID = "player-kitchen"
 HANDLER_CLIENT_PREFIX = "handler-under-test"

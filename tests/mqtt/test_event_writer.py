@@ -12,7 +12,7 @@ from boto3.dynamodb.conditions import Key
 
 from tests.support.template import create_table_from_template
 from yoto_mqtt.store import Acknowledgement, Delivery, EventWriter, PlayerEvent
-from yoto_smart_stream.storage import schema
+from yoto_smart_stream.core.storage import schema
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from tests.support.app_server import app_env, running_app_server
 from tests.support.moto_server import TEST_REGION
 from tests.support.mqtt_broker import MqttBroker, acknowledged_messages
 from tests.support.yoto_fake import FakeYoto
-from yoto_smart_stream.storage import schema
+from yoto_smart_stream.core.storage import schema
 
 
 def events_payload(n: int, **extra: object) -> str:

@@ -21,8 +21,8 @@ from tests.support.oci import build_oci_tarball
 from tests.support.pipeline_cli import REPO_ROOT, PipelineRunner
 from tests.support.residue import client, remaining_of
 from tests.support.yoto_fake import running_yoto_fake
-from yoto_smart_stream.yoto.client import TokenSet, YotoAuthClient
-from yoto_smart_stream.yoto.tokens import YotoTokenManager
+from yoto_smart_stream.core.yoto.client import TokenSet, YotoAuthClient
+from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
 from yoto_smart_stream_ci import environments
 
 ENV = "pr-42"
@@ -75,7 +75,7 @@ def test_pr_environment_end_to_end(built_package: Path, endpoint: str, tmp_path:
             "--oci-tarball", str(tarball),
             "--commit", "0123456789abcdef",
             "--no-cloudfront",
-            "--dashboard-dir", "yoto_smart_stream/static",
+            "--dashboard-dir", "yoto_smart_stream/api/static",
             "--github-repository", REPOSITORY,
         )  # fmt: skip
         assert deployed.returncode == 0, deployed.stdout[-4000:] + deployed.stderr[-4000:]

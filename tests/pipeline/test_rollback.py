@@ -34,7 +34,7 @@ def handler(event, context):  # a release whose readiness check fails
 
 def broken_copy(build: Path, destination: Path) -> Path:
     shutil.copytree(build, destination)
-    handler = destination / "ApiFunction" / "yoto_smart_stream" / "lambda_handler.py"
+    handler = destination / "ApiFunction" / "yoto_smart_stream" / "api" / "lambda_handler.py"
     handler.write_text(handler.read_text() + BREAKAGE)
     return destination
 
@@ -79,7 +79,7 @@ def test_failed_smoke_on_dev_rolls_back_to_the_last_good_release(
 def harmless_copy(build: Path, destination: Path) -> Path:
     """Another release that passes its smoke test (its code, and so its hash, differs)."""
     shutil.copytree(build, destination)
-    handler = destination / "ApiFunction" / "yoto_smart_stream" / "lambda_handler.py"
+    handler = destination / "ApiFunction" / "yoto_smart_stream" / "api" / "lambda_handler.py"
     handler.write_text(handler.read_text() + "\n# release two\n")
     return destination
 

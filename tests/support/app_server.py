@@ -31,8 +31,8 @@ from fastapi import FastAPI
 from tests.support.moto_server import patched_environ
 from tests.support.template import create_table_from_template
 from tests.support.yoto_fake import FakeYoto
-from yoto_smart_stream.config import Settings
-from yoto_smart_stream.main import create_app
+from yoto_smart_stream.api.main import create_app
+from yoto_smart_stream.core.settings import Settings
 
 TEST_PUBLIC_URL = "https://stream.example.test"
 

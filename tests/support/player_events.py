@@ -17,7 +17,7 @@ import boto3
 
 from yoto_mqtt.payloads import format_utc, validate_payload
 from yoto_mqtt.store import Acknowledgement, Delivery, EventWriter, PlayerEvent
-from yoto_smart_stream.storage import schema
+from yoto_smart_stream.core.storage import schema
 
 
 def store_player_payload(table_name: str, player_id: str, payload: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from yoto_smart_stream_ci import emulator, environments, sam
 from yoto_smart_stream_ci.aws import AwsTarget
 
 EMULATOR_METADATA_KEY = "YotoPipelineEmulator"
-API_HANDLER = "yoto_smart_stream.lambda_handler.handler"
+API_HANDLER = "yoto_smart_stream.api.lambda_handler.handler"
 # Importing the app from the artifact is the Lambda "init" phase (AWS allows 10 s); generous
 # here because the emulator shares a small machine.
 ARTIFACT_START_TIMEOUT_S = 60

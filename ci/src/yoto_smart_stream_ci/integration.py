@@ -28,8 +28,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from yoto_smart_stream.yoto.client import TokenSet
-from yoto_smart_stream.yoto.tokens import StoredTokens
+from yoto_smart_stream.core.yoto.client import TokenSet
+from yoto_smart_stream.core.yoto.tokens import StoredTokens
 from yoto_smart_stream_ci.smoke import (
     CheckResult,
     Session,

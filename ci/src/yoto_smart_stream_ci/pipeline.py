@@ -35,7 +35,7 @@ from yoto_smart_stream_ci.aws import AwsTarget, announce
 from yoto_smart_stream_ci.shared import ADMIN_PASSWORD_VAR, GITHUB_TOKEN_VAR
 
 if TYPE_CHECKING:
-    from yoto_smart_stream.yoto.tokens import YotoTokenManager
+    from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
 
 
 @dataclass(frozen=True)
@@ -415,8 +415,8 @@ def run_integration_test(
 
 def _token_store(target: AwsTarget, env: str) -> YotoTokenManager:
     """The app's own token store on the env's table: it owns the Yoto token item's keys."""
-    from yoto_smart_stream.yoto.client import YotoAuthClient
-    from yoto_smart_stream.yoto.tokens import YotoTokenManager
+    from yoto_smart_stream.core.yoto.client import YotoAuthClient
+    from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
 
     table = target.session().resource("dynamodb").Table(environments.table_name(env))
     # The suite only loads and stores tokens; refreshing is the deployed API's job.

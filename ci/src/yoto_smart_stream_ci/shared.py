@@ -34,7 +34,7 @@ WORKSPACE_STAGE = "workspace"
 TEST_STAGE = "test"
 WORKDIR = "/src"
 BUILD_DIR = "/src/.aws-sam/build"
-DASHBOARD_DIR = "/src/yoto_smart_stream/static"
+DASHBOARD_DIR = "/src/yoto_smart_stream/api/static"
 # The emulated account: the core's `emulator` command in the workspace image, bound under
 # this alias and port.
 MOTO_HOST = "moto"

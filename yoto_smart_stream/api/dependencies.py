@@ -8,15 +8,15 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from yoto_smart_stream.aws import AwsClients, aws_clients
-from yoto_smart_stream.config import Settings, get_settings
-from yoto_smart_stream.login_throttle import LoginThrottle
-from yoto_smart_stream.security import SESSION_COOKIE, decode_session
-from yoto_smart_stream.storage.library import AudioStore, CardStore
-from yoto_smart_stream.storage.throttle import LoginThrottleStore
-from yoto_smart_stream.storage.users import UserRecord, UserStore
-from yoto_smart_stream.yoto.client import YotoApiClient, YotoAuthClient
-from yoto_smart_stream.yoto.tokens import YotoTokenManager
+from yoto_smart_stream.api.login_throttle import LoginThrottle
+from yoto_smart_stream.api.security import SESSION_COOKIE, decode_session
+from yoto_smart_stream.core.aws import AwsClients, aws_clients
+from yoto_smart_stream.core.settings import Settings, get_settings
+from yoto_smart_stream.core.storage.library import AudioStore, CardStore
+from yoto_smart_stream.core.storage.throttle import LoginThrottleStore
+from yoto_smart_stream.core.storage.users import UserRecord, UserStore
+from yoto_smart_stream.core.yoto.client import YotoApiClient, YotoAuthClient
+from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
 
 
 async def settings_dependency() -> Settings:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from yoto_smart_stream.storage import schema
-from yoto_smart_stream.storage.items import now_epoch
+from yoto_smart_stream.core.storage import schema
+from yoto_smart_stream.core.storage.items import now_epoch
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

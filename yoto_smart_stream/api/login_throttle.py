@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from yoto_smart_stream.config import Settings
-from yoto_smart_stream.secrets import SecretUnavailableError, cloudfront_origin_secret
-from yoto_smart_stream.storage.throttle import LoginThrottleStore, throttle_digest
+from yoto_smart_stream.api.secrets import SecretUnavailableError, cloudfront_origin_secret
+from yoto_smart_stream.core.settings import Settings
+from yoto_smart_stream.core.storage.throttle import LoginThrottleStore, throttle_digest
 
 logger = logging.getLogger("yoto_smart_stream")
 

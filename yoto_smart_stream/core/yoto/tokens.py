@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from yoto_smart_stream.config import Settings
-from yoto_smart_stream.storage import schema
-from yoto_smart_stream.yoto.client import (
+from yoto_smart_stream.core.settings import Settings
+from yoto_smart_stream.core.storage import schema
+from yoto_smart_stream.core.yoto.client import (
     TokenSet,
     YotoAuthClient,
     YotoNotLinkedError,

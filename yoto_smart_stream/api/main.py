@@ -13,14 +13,14 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import compile_path
 
-from yoto_smart_stream import dashboard
-from yoto_smart_stream.config import Settings, get_settings
-from yoto_smart_stream.dependencies import settings_dependency
-from yoto_smart_stream.errors import validation_error
-from yoto_smart_stream.middleware import BodyLimit, CrossSiteGuard
-from yoto_smart_stream.routers import audio, cards, health, players, users, yoto_auth
-from yoto_smart_stream.secrets import SecretUnavailableError
-from yoto_smart_stream.yoto.client import YotoError
+from yoto_smart_stream.api import dashboard
+from yoto_smart_stream.api.dependencies import settings_dependency
+from yoto_smart_stream.api.errors import validation_error
+from yoto_smart_stream.api.middleware import BodyLimit, CrossSiteGuard
+from yoto_smart_stream.api.routers import audio, cards, health, players, users, yoto_auth
+from yoto_smart_stream.api.secrets import SecretUnavailableError
+from yoto_smart_stream.core.settings import Settings, get_settings
+from yoto_smart_stream.core.yoto.client import YotoError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 logger = logging.getLogger("yoto_smart_stream")

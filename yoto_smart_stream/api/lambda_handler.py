@@ -1,4 +1,4 @@
-"""AWS Lambda entry point: ``yoto_smart_stream.lambda_handler.handler``.
+"""AWS Lambda entry point: ``yoto_smart_stream.api.lambda_handler.handler``.
 
 Import stays light for cold starts: the app is built (routes only), but no AWS client, secret
 or network call happens until a request needs it.
@@ -13,8 +13,8 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from mangum import Mangum
 from mangum.types import LambdaContext
 
-from yoto_smart_stream.config import get_settings
-from yoto_smart_stream.main import create_app
+from yoto_smart_stream.api.main import create_app
+from yoto_smart_stream.core.settings import get_settings
 
 _settings = get_settings()
 logger = Logger(service="yoto-smart-stream", level=_settings.log_level)

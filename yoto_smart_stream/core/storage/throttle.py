@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from yoto_smart_stream.storage import schema
-from yoto_smart_stream.storage.items import plain
+from yoto_smart_stream.core.storage import schema
+from yoto_smart_stream.core.storage.items import plain
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

@@ -5,7 +5,7 @@ handler calls them from its own threads):
 
 - ``YotoAuthClient`` speaks to ``login.yotoplay.com``: device-code start and poll, refresh.
 - ``YotoApiClient`` speaks to ``api.yotoplay.com`` with a bearer token from an
-  ``AccessTokenProvider`` (``yoto_smart_stream.yoto.tokens.YotoTokenManager``); on a 401 it
+  ``AccessTokenProvider`` (``yoto_smart_stream.core.yoto.tokens.YotoTokenManager``); on a 401 it
   forces one refresh and retries once.
 
 Every failure surfaces as a ``YotoError`` subclass carrying the HTTP status the API should
@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
-from yoto_smart_stream.config import Settings
+from yoto_smart_stream.core.settings import Settings
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 DEVICE_CODE_SCOPE = "profile offline_access"

@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from yoto_smart_stream.dependencies import AwsDep, CardStoreDep, CurrentUser, YotoApiDep
-from yoto_smart_stream.errors import error_responses
-from yoto_smart_stream.storage.events import CURSOR_PATTERN, latest_states, recent_events
-from yoto_smart_stream.yoto.client import YotoApiClient, YotoError
+from yoto_smart_stream.api.dependencies import AwsDep, CardStoreDep, CurrentUser, YotoApiDep
+from yoto_smart_stream.api.errors import error_responses
+from yoto_smart_stream.core.storage.events import CURSOR_PATTERN, latest_states, recent_events
+from yoto_smart_stream.core.yoto.client import YotoApiClient, YotoError
 
 router = APIRouter(prefix="/api/players", tags=["players"], responses=error_responses(401, 503))
 # Routes that ask Yoto: 409 while no account is linked (or the player is offline), 404 for an

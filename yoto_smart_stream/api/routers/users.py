@@ -9,24 +9,24 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, Field
 
-from yoto_smart_stream.config import Settings
-from yoto_smart_stream.dependencies import (
+from yoto_smart_stream.api.dependencies import (
     AdminUser,
     CurrentUser,
     LoginThrottleDep,
     SettingsDep,
     UserStoreDep,
 )
-from yoto_smart_stream.errors import error_responses
-from yoto_smart_stream.login_throttle import source_address
-from yoto_smart_stream.secrets import admin_bootstrap_password
-from yoto_smart_stream.security import (
+from yoto_smart_stream.api.errors import error_responses
+from yoto_smart_stream.api.login_throttle import source_address
+from yoto_smart_stream.api.secrets import admin_bootstrap_password
+from yoto_smart_stream.api.security import (
     SESSION_COOKIE,
     hash_password,
     issue_session,
     verify_password,
 )
-from yoto_smart_stream.storage.users import UserRecord, UserStore
+from yoto_smart_stream.core.settings import Settings
+from yoto_smart_stream.core.storage.users import UserRecord, UserStore
 
 router = APIRouter(prefix="/api", tags=["users"], responses=error_responses(503))
 

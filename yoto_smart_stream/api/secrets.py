@@ -13,8 +13,8 @@ from functools import lru_cache
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import SecretStr
 
-from yoto_smart_stream.aws import aws_clients
-from yoto_smart_stream.config import Settings
+from yoto_smart_stream.core.aws import aws_clients
+from yoto_smart_stream.core.settings import Settings
 
 
 class SecretUnavailableError(Exception):

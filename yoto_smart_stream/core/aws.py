@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from yoto_smart_stream.config import Settings
+from yoto_smart_stream.core.settings import Settings
 
 if TYPE_CHECKING:
     from botocore.config import Config

@@ -10,9 +10,9 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from yoto_smart_stream.config import Settings
-from yoto_smart_stream.secrets import session_signing_key
-from yoto_smart_stream.storage.users import UserRecord
+from yoto_smart_stream.api.secrets import session_signing_key
+from yoto_smart_stream.core.settings import Settings
+from yoto_smart_stream.core.storage.users import UserRecord
 
 SESSION_COOKIE = "yss_session"
 JWT_ALGORITHM = "HS256"

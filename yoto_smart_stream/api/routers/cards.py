@@ -9,17 +9,17 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
-from yoto_smart_stream.dependencies import (
+from yoto_smart_stream.api.dependencies import (
     AudioStoreDep,
     CardStoreDep,
     CurrentUser,
     SettingsDep,
     YotoApiDep,
 )
-from yoto_smart_stream.errors import error_responses
-from yoto_smart_stream.routers.audio import AUDIO_ID_PATTERN, may_change, stream_url
-from yoto_smart_stream.storage.users import UserRecord
-from yoto_smart_stream.yoto.client import YotoNotFoundError
+from yoto_smart_stream.api.errors import error_responses
+from yoto_smart_stream.api.routers.audio import AUDIO_ID_PATTERN, may_change, stream_url
+from yoto_smart_stream.core.storage.users import UserRecord
+from yoto_smart_stream.core.yoto.client import YotoNotFoundError
 
 # Every route here may reach Yoto: 502 (nonsense answer) and 503 (outage) come from there.
 router = APIRouter(

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from yoto_smart_stream.aws import aws_clients
-from yoto_smart_stream.config import Settings
-from yoto_smart_stream.dependencies import SettingsDep
+from yoto_smart_stream.api.dependencies import SettingsDep
+from yoto_smart_stream.core.aws import aws_clients
+from yoto_smart_stream.core.settings import Settings
 
 INDEX_HTML = Path(__file__).resolve().parent / "static" / "index.html"
 # The connect-src the static file ships with; replaced when the app serves the page.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from yoto_smart_stream.storage import schema
-from yoto_smart_stream.storage.items import plain
+from yoto_smart_stream.core.storage import schema
+from yoto_smart_stream.core.storage.items import plain
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

@@ -23,12 +23,12 @@ from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
-from yoto_smart_stream.aws import AwsClients
-from yoto_smart_stream.config import Settings
-from yoto_smart_stream.dependencies import AudioStoreDep, AwsDep, CurrentUser, SettingsDep
-from yoto_smart_stream.errors import error_responses
-from yoto_smart_stream.storage.library import AudioStore
-from yoto_smart_stream.storage.users import UserRecord
+from yoto_smart_stream.api.dependencies import AudioStoreDep, AwsDep, CurrentUser, SettingsDep
+from yoto_smart_stream.api.errors import error_responses
+from yoto_smart_stream.core.aws import AwsClients
+from yoto_smart_stream.core.settings import Settings
+from yoto_smart_stream.core.storage.library import AudioStore
+from yoto_smart_stream.core.storage.users import UserRecord
 
 router = APIRouter(tags=["audio"], responses=error_responses(503))
 

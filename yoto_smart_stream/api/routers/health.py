@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from yoto_smart_stream import __version__
-from yoto_smart_stream.dependencies import AwsDep, SettingsDep
-from yoto_smart_stream.storage import schema
+from yoto_smart_stream.api.dependencies import AwsDep, SettingsDep
+from yoto_smart_stream.core.storage import schema
 
 router = APIRouter(prefix="/api", tags=["health"])
 

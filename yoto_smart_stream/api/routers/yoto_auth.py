@@ -7,15 +7,15 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 
-from yoto_smart_stream.dependencies import (
+from yoto_smart_stream.api.dependencies import (
     AdminUser,
     AuthClientDep,
     AwsDep,
     CurrentUser,
     TokenManagerDep,
 )
-from yoto_smart_stream.errors import error_responses
-from yoto_smart_stream.storage.device_login import DeviceLoginStore
+from yoto_smart_stream.api.errors import error_responses
+from yoto_smart_stream.core.storage.device_login import DeviceLoginStore
 
 router = APIRouter(
     prefix="/api/auth", tags=["yoto account"], responses=error_responses(401, 502, 503)

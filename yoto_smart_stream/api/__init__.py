@@ -1,0 +1,1 @@
+"""The web API: FastAPI app, Lambda handler, routers, dashboard."""

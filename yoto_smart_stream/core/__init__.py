@@ -1,0 +1,1 @@
+"""The core shared by the API and the MQTT handler: settings, AWS clients, storage, Yoto."""

@@ -1,1 +1,0 @@
-"""One router per domain; ``yoto_smart_stream.main.create_app`` includes them all."""
