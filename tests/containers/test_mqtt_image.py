@@ -257,6 +257,30 @@ def test_image_runs_as_10001_without_installers(mqtt_image: str) -> None:
         "python",
         mqtt_image,
         "-c",
-        "import paho.mqtt, boto3, yoto_mqtt, yoto_smart_stream; print('ok')",
+        "import paho.mqtt, boto3, yoto_mqtt, yoto_smart_stream.core; print('ok')",
     )
     assert check.stdout.strip() == "ok"
+
+
+# The web stack's top-level modules (the API's `api` extra); none belongs in the handler image.
+WEB_MODULES = ("fastapi", "starlette", "mangum", "argon2", "jwt", "aws_lambda_powertools")
+
+
+def test_image_carries_no_web_framework(mqtt_image: str) -> None:
+    """The handler shares only the core: no FastAPI, Starlette, Mangum, argon2, PyJWT or
+    Powertools is importable, and no API module of our own was installed."""
+    script = (
+        "import importlib.util, json; "
+        f"names = {[*WEB_MODULES, 'yoto_smart_stream.api']!r}; "
+        "import yoto_smart_stream.core.settings, yoto_mqtt.__main__; "
+        "print(json.dumps({n: importlib.util.find_spec(n) is not None for n in names}))"
+    )
+    result = docker.run("run", "--rm", "--entrypoint", "python", mqtt_image, "-c", script)
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(found) == {*WEB_MODULES, "yoto_smart_stream.api"}
+    assert [name for name, present in found.items() if present] == []
+    imported = docker.run(
+        "run", "--rm", "--entrypoint", "python", mqtt_image, "-c", "import fastapi", check=False
+    )
+    assert imported.returncode != 0
+    assert "ModuleNotFoundError" in imported.stderr, imported.stderr
