@@ -204,7 +204,7 @@ def run(command: list[str], what: str, cwd: Path = REPO_ROOT) -> str:
 def locked_requirements(*extra_args: str) -> list[str]:
     exported = run(
         ["uv", "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes",
-         "--no-header", "--no-annotate", *extra_args],
+         "--no-header", "--no-annotate", "--extra", "api", *extra_args],
         "uv export",
     )  # fmt: skip
     return [line.split(";")[0].strip() for line in exported.splitlines() if line[:1].isalnum()]
