@@ -232,8 +232,8 @@ def run_benchmark(duration: float, handler_env: str) -> dict[str, object]:
     from tests.support.mqtt_broker import running_mqtt_broker
     from tests.support.template import create_table_from_template
     from tests.support.yoto_fake import running_yoto_fake
-    from yoto_smart_stream.core.yoto.client import TokenSet, YotoAuthClient
-    from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
+    from yoto_smart_stream.core.storage.tokens import TokenStore
+    from yoto_smart_stream.core.yoto.client import TokenSet
 
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -246,10 +246,7 @@ def run_benchmark(duration: float, handler_env: str) -> dict[str, object]:
         table_name = f"bench-{uuid.uuid4().hex[:8]}"
         create_table_from_template(boto3.client("dynamodb"), table_name)
         issued = yoto.issue_tokens()
-        YotoTokenManager(
-            boto3.resource("dynamodb").Table(table_name),
-            YotoAuthClient(base_url=yoto.base_url, client_id=yoto.client_id, audience="bench"),
-        ).store(
+        TokenStore(boto3.resource("dynamodb").Table(table_name)).store(
             TokenSet(issued.access_token, issued.refresh_token, time.time() + issued.expires_in)
         )
 

@@ -15,6 +15,7 @@ from yoto_mqtt.settings import ConfigurationError, MqttSettings, load_configurat
 from yoto_mqtt.store import EventWriter
 from yoto_smart_stream.core.aws import aws_clients
 from yoto_smart_stream.core.settings import Settings
+from yoto_smart_stream.core.storage.tokens import TokenStore
 from yoto_smart_stream.core.yoto.client import YotoApiClient, YotoAuthClient
 from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
 
@@ -24,7 +25,7 @@ logger = logging.getLogger("yoto_mqtt")
 def build_handler(settings: Settings, mqtt_settings: MqttSettings) -> MqttHandler:
     aws = aws_clients(settings)
     tokens = YotoTokenManager.from_settings(
-        settings, aws.table, YotoAuthClient.from_settings(settings)
+        settings, TokenStore(aws.table), YotoAuthClient.from_settings(settings)
     )
     api = YotoApiClient.from_settings(settings, tokens)
 

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -38,7 +38,11 @@ from yoto_mqtt.settings import MqttSettings
 from yoto_mqtt.store import Acknowledgement, Delivery, EventWriter, PlayerEvent
 from yoto_mqtt.topics import parse_topic, request_topics, subscription_topics
 from yoto_smart_stream.core.storage import schema
-from yoto_smart_stream.core.yoto.client import YotoError, YotoNotLinkedError
+from yoto_smart_stream.core.yoto.client import (
+    AccessTokenProvider,
+    YotoError,
+    YotoNotLinkedError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +53,6 @@ HEALTHY_SESSION_SECONDS = 60.0
 LOOP_TIMEOUT_SECONDS = 0.05
 UNSUBSCRIBE_WAIT_SECONDS = 2.0
 DISCONNECT_WAIT_SECONDS = 2.0
-
-
-class AccessTokens(Protocol):
-    """``yoto_smart_stream.core.yoto.tokens.YotoTokenManager``: shared tokens and refresh lock."""
-
-    def get_access_token(self) -> str: ...
-
-    def force_refresh(self, rejected_access_token: str) -> str: ...
 
 
 class ConnectionProblem(Exception):
@@ -99,7 +95,7 @@ class MqttHandler:
         self,
         settings: MqttSettings,
         *,
-        tokens: AccessTokens,
+        tokens: AccessTokenProvider,
         list_player_ids: Callable[[], list[str]],
         writer_factory: Callable[[Callable[[Sequence[Acknowledgement]], None]], EventWriter],
         clock: Callable[[], float] = time.time,

@@ -42,6 +42,7 @@ from tenacity import (
 from yoto_mqtt.payloads import dynamo_number, format_utc
 from yoto_mqtt.topics import EventKind
 from yoto_smart_stream.core.storage import schema
+from yoto_smart_stream.core.storage.items import conditional_write
 
 logger = logging.getLogger(__name__)
 
@@ -378,8 +379,9 @@ class EventWriter:
             names[f"#f{index}"] = name
             values[f":f{index}"] = _dynamo_value(value)
             assignments.append(f"#f{index} = :f{index}")
-        try:
-            self._dynamodb.update_item(
+        # Not applied when a newer event already set the state (messages arrive out of order).
+        conditional_write(
+            lambda: self._dynamodb.update_item(
                 TableName=self._table,
                 Key=schema.player_state_key(event.player_id),
                 UpdateExpression="SET " + ", ".join(assignments),
@@ -387,6 +389,4 @@ class EventWriter:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        )

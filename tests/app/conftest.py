@@ -16,8 +16,8 @@ from tests.support.app_server import AppServer, app_env, create_app_resources, r
 from tests.support.template import create_table_from_template
 from tests.support.yoto_fake import FakeYoto, running_yoto_fake
 from yoto_smart_stream.core.aws import aws_clients
-from yoto_smart_stream.core.yoto.client import TokenSet, YotoAuthClient
-from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
+from yoto_smart_stream.core.storage.tokens import TokenStore
+from yoto_smart_stream.core.yoto.client import TokenSet
 
 ADMIN_PASSWORD = "correct horse battery staple"
 
@@ -58,11 +58,9 @@ class Stack:
     def link_yoto(self, expires_in: int = 3600) -> None:
         """Store tokens as a finished device login would (the flow itself is tested apart)."""
         issued = self.yoto.issue_tokens(expires_in=expires_in)
-        manager = YotoTokenManager(
-            aws_clients(self.server.settings).table,
-            YotoAuthClient.from_settings(self.server.settings),
+        TokenStore(aws_clients(self.server.settings).table).store(
+            TokenSet(issued.access_token, issued.refresh_token, time.time() + expires_in)
         )
-        manager.store(TokenSet(issued.access_token, issued.refresh_token, time.time() + expires_in))
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.yoto_fake import FakeYoto
 from yoto_smart_stream.core.storage import schema
+from yoto_smart_stream.core.storage.tokens import TokenStore
 from yoto_smart_stream.core.yoto.client import (
     TokenSet,
     YotoApiClient,
@@ -33,13 +34,13 @@ def make_manager(yoto: FakeYoto, table_name: str, **kwargs: Any) -> YotoTokenMan
     # Each manager gets its own boto3 session and HTTP client, like a separate process.
     table = boto3.session.Session().resource("dynamodb").Table(table_name)
     auth = YotoAuthClient(base_url=yoto.base_url, client_id=yoto.client_id, audience=AUDIENCE)
-    return YotoTokenManager(table, auth, **kwargs)
+    return YotoTokenManager(TokenStore(table), auth, **kwargs)
 
 
 def seed(yoto: FakeYoto, table_name: str, expires_in: int) -> TokenSet:
     issued = yoto.issue_tokens(expires_in=expires_in)
     tokens = TokenSet(issued.access_token, issued.refresh_token, time.time() + expires_in)
-    make_manager(yoto, table_name).store(tokens)
+    TokenStore(boto3.resource("dynamodb").Table(table_name)).store(tokens)
     return tokens
 
 
@@ -106,12 +107,13 @@ RACER = textwrap.dedent(
     """
     import sys, time, boto3
     from yoto_smart_stream.core.yoto.client import YotoAuthClient
+    from yoto_smart_stream.core.storage.tokens import TokenStore
     from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
     base_url, client_id, table_name = sys.argv[1:4]
     table = boto3.resource("dynamodb").Table(table_name)
     table.load()  # connect before the race starts
     auth = YotoAuthClient(base_url=base_url, client_id=client_id, audience="x")
-    manager = YotoTokenManager(table, auth, poll_interval_seconds=0.05)
+    manager = YotoTokenManager(TokenStore(table), auth, poll_interval_seconds=0.05)
     print("ready", flush=True)
     sys.stdin.readline()  # the starting gun
     print(manager.get_access_token(), flush=True)

@@ -24,8 +24,8 @@ from tests.support.mqtt_broker import AUTHORIZER_SUFFIX, MqttBroker, running_mqt
 from tests.support.template import REPO_ROOT, create_table_from_template
 from tests.support.yoto_fake import FakeYoto, running_yoto_fake
 from yoto_smart_stream.core.storage import schema
-from yoto_smart_stream.core.yoto.client import TokenSet, YotoAuthClient
-from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
+from yoto_smart_stream.core.storage.tokens import TokenStore
+from yoto_smart_stream.core.yoto.client import TokenSet
 
 PLAYER_ID = "player-kitchen"
 HANDLER_CLIENT_PREFIX = "handler-under-test"
@@ -44,11 +44,7 @@ def table_name(aws_environ: dict[str, str], yoto: FakeYoto) -> str:
     name = f"mqtt-{uuid.uuid4().hex[:12]}"
     create_table_from_template(boto3.client("dynamodb"), name)
     issued = yoto.issue_tokens()
-    manager = YotoTokenManager(
-        boto3.resource("dynamodb").Table(name),
-        YotoAuthClient(base_url=yoto.base_url, client_id=yoto.client_id, audience="test"),
-    )
-    manager.store(
+    TokenStore(boto3.resource("dynamodb").Table(name)).store(
         TokenSet(
             access_token=issued.access_token,
             refresh_token=issued.refresh_token,

@@ -21,8 +21,8 @@ from tests.support.oci import build_oci_tarball
 from tests.support.pipeline_cli import REPO_ROOT, PipelineRunner
 from tests.support.residue import client, remaining_of
 from tests.support.yoto_fake import running_yoto_fake
-from yoto_smart_stream.core.yoto.client import TokenSet, YotoAuthClient
-from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
+from yoto_smart_stream.core.storage.tokens import TokenStore
+from yoto_smart_stream.core.yoto.client import TokenSet
 from yoto_smart_stream_ci import environments
 
 ENV = "pr-42"
@@ -41,8 +41,7 @@ def link_yoto_account(endpoint: str, env: str, yoto: Any) -> None:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     ).Table(environments.table_name(env))
-    auth = YotoAuthClient(base_url=yoto.base_url, client_id=yoto.client_id, audience="x")
-    YotoTokenManager(table, auth).store(
+    TokenStore(table).store(
         TokenSet(issued.access_token, issued.refresh_token, time.time() + issued.expires_in)
     )
     lam = client(endpoint, "lambda")

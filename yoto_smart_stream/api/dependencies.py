@@ -10,10 +10,14 @@ from fastapi import Depends, HTTPException, Request, status
 
 from yoto_smart_stream.api.login_throttle import LoginThrottle
 from yoto_smart_stream.api.security import SESSION_COOKIE, decode_session
+from yoto_smart_stream.core.audio_library import AudioLibrary
 from yoto_smart_stream.core.aws import AwsClients, aws_clients
 from yoto_smart_stream.core.settings import Settings, get_settings
+from yoto_smart_stream.core.storage.device_login import DeviceLoginStore
+from yoto_smart_stream.core.storage.events import PlayerEventStore
 from yoto_smart_stream.core.storage.library import AudioStore, CardStore
 from yoto_smart_stream.core.storage.throttle import LoginThrottleStore
+from yoto_smart_stream.core.storage.tokens import TokenStore
 from yoto_smart_stream.core.storage.users import UserRecord, UserStore
 from yoto_smart_stream.core.yoto.client import YotoApiClient, YotoAuthClient
 from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
@@ -47,6 +51,22 @@ def get_card_store(aws: AwsDep) -> CardStore:
     return CardStore(aws.table)
 
 
+def get_audio_library(settings: SettingsDep, aws: AwsDep) -> AudioLibrary:
+    return AudioLibrary(AudioStore(aws.table), aws.s3, settings.s3_audio_bucket)
+
+
+def get_player_event_store(aws: AwsDep) -> PlayerEventStore:
+    return PlayerEventStore(aws.table)
+
+
+def get_device_login_store(aws: AwsDep) -> DeviceLoginStore:
+    return DeviceLoginStore(aws.table)
+
+
+def get_token_store(aws: AwsDep) -> TokenStore:
+    return TokenStore(aws.table)
+
+
 def get_login_throttle(settings: SettingsDep, aws: AwsDep) -> LoginThrottle:
     return LoginThrottle.from_settings(settings, LoginThrottleStore(aws.table))
 
@@ -55,6 +75,10 @@ UserStoreDep = Annotated[UserStore, Depends(get_user_store)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 AudioStoreDep = Annotated[AudioStore, Depends(get_audio_store)]
 CardStoreDep = Annotated[CardStore, Depends(get_card_store)]
+AudioLibraryDep = Annotated[AudioLibrary, Depends(get_audio_library)]
+PlayerEventStoreDep = Annotated[PlayerEventStore, Depends(get_player_event_store)]
+DeviceLoginStoreDep = Annotated[DeviceLoginStore, Depends(get_device_login_store)]
+TokenStoreDep = Annotated[TokenStore, Depends(get_token_store)]
 
 NOT_SIGNED_IN = "Not signed in, or the session has ended; sign in again."
 
@@ -103,8 +127,10 @@ def get_auth_client(settings: SettingsDep) -> Iterator[YotoAuthClient]:
 AuthClientDep = Annotated[YotoAuthClient, Depends(get_auth_client)]
 
 
-def get_token_manager(settings: SettingsDep, aws: AwsDep, auth: AuthClientDep) -> YotoTokenManager:
-    return YotoTokenManager.from_settings(settings, aws.table, auth)
+def get_token_manager(
+    settings: SettingsDep, store: TokenStoreDep, auth: AuthClientDep
+) -> YotoTokenManager:
+    return YotoTokenManager.from_settings(settings, store, auth)
 
 
 TokenManagerDep = Annotated[YotoTokenManager, Depends(get_token_manager)]

@@ -46,14 +46,6 @@ class EnvSettings:
     multi_az: bool
     audio_expiry_days: int | None
 
-    @property
-    def stack_name(self) -> str:
-        return stack_name(self.name)
-
-    @property
-    def is_ephemeral(self) -> bool:
-        return self.kind is EnvKind.PR
-
 
 def validate_env(name: object) -> str:
     """Return ``name`` if it is ``prod``, ``dev`` or ``pr-<number>``; raise otherwise.

@@ -28,8 +28,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from yoto_smart_stream.core.storage.tokens import StoredTokens
 from yoto_smart_stream.core.yoto.client import TokenSet
-from yoto_smart_stream.core.yoto.tokens import StoredTokens
 from yoto_smart_stream_ci.smoke import (
     CheckResult,
     Session,
@@ -47,7 +47,8 @@ USER_PREFIX = "it-"
 
 
 class TokenStore(Protocol):
-    """The part of the app's ``YotoTokenManager`` the suite needs (it owns the token item)."""
+    """The part of the app's ``storage.tokens.TokenStore`` the suite needs (it owns the token
+    item)."""
 
     def load(self) -> StoredTokens | None: ...
 

@@ -35,7 +35,7 @@ from yoto_smart_stream_ci.aws import AwsTarget, announce
 from yoto_smart_stream_ci.shared import ADMIN_PASSWORD_VAR, GITHUB_TOKEN_VAR
 
 if TYPE_CHECKING:
-    from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
+    from yoto_smart_stream.core.storage.tokens import TokenStore
 
 
 @dataclass(frozen=True)
@@ -413,15 +413,12 @@ def run_integration_test(
     return report
 
 
-def _token_store(target: AwsTarget, env: str) -> YotoTokenManager:
+def _token_store(target: AwsTarget, env: str) -> TokenStore:
     """The app's own token store on the env's table: it owns the Yoto token item's keys."""
-    from yoto_smart_stream.core.yoto.client import YotoAuthClient
-    from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
+    from yoto_smart_stream.core.storage.tokens import TokenStore
 
-    table = target.session().resource("dynamodb").Table(environments.table_name(env))
     # The suite only loads and stores tokens; refreshing is the deployed API's job.
-    auth = YotoAuthClient(base_url="https://unused.invalid", client_id="", audience="")
-    return YotoTokenManager(table, auth)
+    return TokenStore(target.session().resource("dynamodb").Table(environments.table_name(env)))
 
 
 def environment_url(target: AwsTarget, env: str) -> str:

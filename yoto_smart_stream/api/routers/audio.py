@@ -1,38 +1,37 @@
 """The audio library: presigned uploads straight to S3, list, delete, public streaming.
 
-Uploads never pass through Lambda (its payloads are capped at 6 MB): the API hands out a
-presigned PUT whose signature covers the declared content type and length
-(``X-Amz-SignedHeaders=content-length;content-type;host``), so real S3 refuses a PUT of any
-other length or type. ``complete`` checks the stored object anyway (HeadObject: size and
-Content-Type must equal what was declared) before the audio is marked ready, because an
-emulator, or a client holding other credentials, may not honour the signature.
-
-Only the uploader or an admin may complete or delete an audio item. The public
-``GET /audio/{id}`` changes nothing: it serves ready audio, and a pending upload only when
-the stored object already passes the same check ``complete`` makes.
+``core.audio_library.AudioLibrary`` owns the audio items and their S3 objects (the presigned
+PUT, the check of the stored object before the audio is ready, the presigned GET). Only the
+uploader or an admin may complete or delete an audio item. The public ``GET /audio/{id}``
+changes nothing: it serves ready audio, and a pending upload only when the stored object
+already passes the same check ``complete`` makes.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from botocore.exceptions import ClientError
 from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
-from yoto_smart_stream.api.dependencies import AudioStoreDep, AwsDep, CurrentUser, SettingsDep
+from yoto_smart_stream.api.dependencies import (
+    AudioLibraryDep,
+    AudioStoreDep,
+    CurrentUser,
+    SettingsDep,
+)
 from yoto_smart_stream.api.errors import error_responses
-from yoto_smart_stream.core.aws import AwsClients
+from yoto_smart_stream.api.ownership import may_change
+from yoto_smart_stream.core.audio_library import AudioNotReadyError, stream_url
 from yoto_smart_stream.core.settings import Settings
-from yoto_smart_stream.core.storage.library import AudioStore
+from yoto_smart_stream.core.storage.library import AUDIO_ID_PATTERN, AudioRecord, AudioStore
 from yoto_smart_stream.core.storage.users import UserRecord
 
 router = APIRouter(tags=["audio"], responses=error_responses(503))
 
-AUDIO_ID_PATTERN = r"^[0-9a-f]{32}$"
 AudioId = Annotated[str, Path(pattern=AUDIO_ID_PATTERN, description="32 hex characters")]
 
 
@@ -67,64 +66,36 @@ class Deleted(BaseModel):
     status: str
 
 
-def object_key(audio_id: str) -> str:
-    return f"audio/{audio_id}"
+def _audio(settings: Settings, audio: AudioRecord) -> Audio:
+    return Audio(
+        audio_id=audio.audio_id,
+        title=audio.title,
+        filename=audio.filename,
+        content_type=audio.content_type,
+        size_bytes=audio.size_bytes,
+        status=audio.status,
+        created_at=audio.created_at,
+        stream_url=stream_url(settings.public_url, audio.audio_id),
+        uploaded_by=audio.uploaded_by,
+    )
 
 
-def stream_url(settings: Settings, audio_id: str) -> str:
-    return f"{settings.public_url.rstrip('/')}/audio/{audio_id}"
-
-
-def _audio(settings: Settings, item: dict[str, Any]) -> Audio:
-    return Audio(**item, stream_url=stream_url(settings, item["audio_id"]))
-
-
-def verify_upload(settings: Settings, aws: AwsClients, item: dict[str, Any]) -> int:
-    """The stored object's size, if it is exactly what was declared; 409 if it is missing or
-    differs. Reads only: a bad object is left where it is (the uploader may PUT again or
-    delete the audio)."""
-    try:
-        head = aws.s3.head_object(Bucket=settings.s3_audio_bucket, Key=object_key(item["audio_id"]))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, "The audio has not been uploaded yet."
-            ) from exc
-        raise
-    size = int(head["ContentLength"])
-    if size != int(item["size_bytes"]):
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"The stored file is {size} bytes but {item['size_bytes']} were declared; "
-            "upload it again or delete the audio.",
-        )
-    stored_type = str(head.get("ContentType", "")).split(";")[0].strip().lower()
-    if stored_type != item["content_type"]:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"The stored file's Content-Type is not the declared {item['content_type']}; "
-            "upload it again or delete the audio.",
-        )
-    return size
-
-
-def may_change(user: UserRecord, owner: object) -> bool:
-    """The owner (uploader or creator) or an admin. Items without an owner: admins only."""
-    return user.role == "admin" or (isinstance(owner, str) and owner == user.username)
-
-
-def _owned_or_403(user: UserRecord, item: dict[str, Any], what: str) -> None:
-    if not may_change(user, item.get("uploaded_by")):
+def _owned_or_403(user: UserRecord, audio: AudioRecord, what: str) -> None:
+    if not may_change(user, audio.uploaded_by):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, f"Only its uploader or an admin may {what} this audio."
         )
 
 
-def _get_or_404(audio: AudioStore, audio_id: str) -> dict[str, Any]:
-    item = audio.get(audio_id)
-    if item is None:
+def _get_or_404(audio: AudioStore, audio_id: str) -> AudioRecord:
+    found = audio.get(audio_id)
+    if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No audio {audio_id!r}.")
-    return item
+    return found
+
+
+def _not_ready_409(exc: AudioNotReadyError) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, str(exc))
 
 
 @router.post(
@@ -134,11 +105,7 @@ def _get_or_404(audio: AudioStore, audio_id: str) -> dict[str, Any]:
     responses=error_responses(400, 401, 403, 413, 415),
 )
 def create_upload(
-    body: UploadRequest,
-    user: CurrentUser,
-    settings: SettingsDep,
-    aws: AwsDep,
-    audio: AudioStoreDep,
+    body: UploadRequest, user: CurrentUser, settings: SettingsDep, library: AudioLibraryDep
 ) -> UploadTicket:
     content_type = body.content_type.lower()
     if content_type not in settings.allowed_audio_content_types:
@@ -152,31 +119,19 @@ def create_upload(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"The file is {body.size_bytes} bytes; the limit is {settings.max_upload_bytes}.",
         )
-    audio_id = uuid.uuid4().hex
-    upload_url = aws.s3.generate_presigned_url(
-        "put_object",
-        Params={
-            "Bucket": settings.s3_audio_bucket,
-            "Key": object_key(audio_id),
-            "ContentType": content_type,
-            "ContentLength": body.size_bytes,
-        },
-        ExpiresIn=settings.upload_url_expiry_seconds,
+    audio = AudioRecord(
+        audio_id=uuid.uuid4().hex,
+        title=body.title,
+        filename=body.filename,
+        content_type=content_type,
+        size_bytes=body.size_bytes,
+        status="pending",
+        created_at=int(time.time()),
+        uploaded_by=user.username,
     )
-    audio.put(
-        audio_id,
-        {
-            "title": body.title,
-            "filename": body.filename,
-            "content_type": content_type,
-            "size_bytes": body.size_bytes,
-            "status": "pending",
-            "created_at": int(time.time()),
-            "uploaded_by": user.username,
-        },
-    )
+    upload_url = library.start_upload(audio, settings.upload_url_expiry_seconds)
     return UploadTicket(
-        audio_id=audio_id,
+        audio_id=audio.audio_id,
         upload_url=upload_url,
         headers={"Content-Type": content_type},
         expires_in=settings.upload_url_expiry_seconds,
@@ -189,23 +144,26 @@ def create_upload(
     responses=error_responses(401, 403, 404, 409),
 )
 def complete_upload(
-    audio_id: AudioId, user: CurrentUser, settings: SettingsDep, aws: AwsDep, audio: AudioStoreDep
+    audio_id: AudioId,
+    user: CurrentUser,
+    settings: SettingsDep,
+    audio: AudioStoreDep,
+    library: AudioLibraryDep,
 ) -> Audio:
     """Call after the PUT: checks the stored object against the declared size and type, then
     marks the audio ready. A mismatch is a 409 that removes nothing."""
-    item = _get_or_404(audio, audio_id)
-    _owned_or_403(user, item, "complete")
-    if item["status"] != "ready":
-        size = verify_upload(settings, aws, item)
-        audio.mark_ready(audio_id, size)
-        item = {**item, "status": "ready", "size_bytes": size}
-    return _audio(settings, item)
+    found = _get_or_404(audio, audio_id)
+    _owned_or_403(user, found, "complete")
+    try:
+        return _audio(settings, library.complete(found))
+    except AudioNotReadyError as exc:
+        raise _not_ready_409(exc) from exc
 
 
 @router.get("/api/audio", response_model=list[Audio], responses=error_responses(401))
 def list_audio(user: CurrentUser, settings: SettingsDep, audio: AudioStoreDep) -> list[Audio]:
-    items = sorted(audio.list(), key=lambda i: i.get("created_at", 0), reverse=True)
-    return [_audio(settings, i) for i in items]
+    items = sorted(audio.list(), key=lambda a: a.created_at, reverse=True)
+    return [_audio(settings, a) for a in items]
 
 
 @router.delete(
@@ -214,12 +172,10 @@ def list_audio(user: CurrentUser, settings: SettingsDep, audio: AudioStoreDep) -
     responses=error_responses(401, 403, 404),
 )
 def delete_audio(
-    audio_id: AudioId, user: CurrentUser, settings: SettingsDep, aws: AwsDep, audio: AudioStoreDep
+    audio_id: AudioId, user: CurrentUser, audio: AudioStoreDep, library: AudioLibraryDep
 ) -> Deleted:
     _owned_or_403(user, _get_or_404(audio, audio_id), "delete")
-    # Object first: a failure leaves the item, so the delete can simply be retried.
-    aws.s3.delete_object(Bucket=settings.s3_audio_bucket, Key=object_key(audio_id))
-    audio.delete(audio_id)
+    library.delete(audio_id)
     return Deleted(status="deleted")
 
 
@@ -233,19 +189,12 @@ def delete_audio(
     },
 )
 def stream_audio(
-    audio_id: AudioId, settings: SettingsDep, aws: AwsDep, audio: AudioStoreDep
+    audio_id: AudioId, settings: SettingsDep, audio: AudioStoreDep, library: AudioLibraryDep
 ) -> RedirectResponse:
     """Public (Yoto players fetch trackUrl without our cookie), so it writes nothing."""
-    item = _get_or_404(audio, audio_id)
-    if item["status"] != "ready":
-        verify_upload(settings, aws, item)
-    url = aws.s3.generate_presigned_url(
-        "get_object",
-        Params={
-            "Bucket": settings.s3_audio_bucket,
-            "Key": object_key(audio_id),
-            "ResponseContentType": item["content_type"],
-        },
-        ExpiresIn=settings.download_url_expiry_seconds,
-    )
+    found = _get_or_404(audio, audio_id)
+    try:
+        url = library.download_url(found, settings.download_url_expiry_seconds)
+    except AudioNotReadyError as exc:
+        raise _not_ready_409(exc) from exc
     return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)

@@ -17,7 +17,9 @@ from yoto_smart_stream.api.dependencies import (
     YotoApiDep,
 )
 from yoto_smart_stream.api.errors import error_responses
-from yoto_smart_stream.api.routers.audio import AUDIO_ID_PATTERN, may_change, stream_url
+from yoto_smart_stream.api.ownership import may_change
+from yoto_smart_stream.core.audio_library import stream_url
+from yoto_smart_stream.core.storage.library import AUDIO_ID_PATTERN, CardRecord
 from yoto_smart_stream.core.storage.users import UserRecord
 from yoto_smart_stream.core.yoto.client import YotoNotFoundError
 
@@ -64,17 +66,17 @@ def _chapters(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "PUBLIC_URL is not an https address, so players could not fetch the audio.",
         )
-    chapters = []
+    chapters: list[dict[str, object]] = []
     for index, audio_id in enumerate(body.audio_ids, start=1):
         item = audio.get(audio_id)
         if item is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"No audio {audio_id!r}.")
-        if item["content_type"] != STREAMABLE_CONTENT_TYPE:
+        if item.content_type != STREAMABLE_CONTENT_TYPE:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"Audio {audio_id!r} is {item['content_type']}; streaming cards need audio/mpeg.",
+                f"Audio {audio_id!r} is {item.content_type}; streaming cards need audio/mpeg.",
             )
-        if item["status"] != "ready":
+        if item.status != "ready":
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
                 f"Audio {audio_id!r} is not complete; call POST /api/audio/{audio_id}/complete.",
@@ -83,14 +85,14 @@ def _chapters(
         chapters.append(
             {
                 "key": key,
-                "title": item["title"],
+                "title": item.title,
                 "tracks": [
                     {
                         "key": key,
-                        "title": item["title"],
+                        "title": item.title,
                         "type": "stream",
                         "format": "mp3",
-                        "trackUrl": stream_url(settings, audio_id),
+                        "trackUrl": stream_url(settings.public_url, audio_id),
                     }
                 ],
             }
@@ -98,8 +100,14 @@ def _chapters(
     return chapters
 
 
-def _owned_or_403(user: UserRecord, card: dict[str, object], what: str) -> None:
-    if not may_change(user, card.get("created_by")):
+def _card(card: CardRecord) -> StreamingCard:
+    return StreamingCard(
+        card_id=card.card_id, title=card.title, audio_ids=card.audio_ids, created_at=card.created_at
+    )
+
+
+def _owned_or_403(user: UserRecord, card: CardRecord, what: str) -> None:
+    if not may_change(user, card.created_by):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, f"Only its creator or an admin may {what} this card."
         )
@@ -127,16 +135,14 @@ def create_card(
         audio_ids=body.audio_ids,
         created_at=int(time.time()),
     )
-    cards.put(
-        created.card_id, {**created.model_dump(exclude={"card_id"}), "created_by": user.username}
-    )
+    cards.put(CardRecord(**created.model_dump(), created_by=user.username))
     return created
 
 
 @router.get("", response_model=list[StreamingCard])
 def list_cards(user: CurrentUser, cards: CardStoreDep) -> list[StreamingCard]:
-    items = sorted(cards.list(), key=lambda c: c.get("created_at", 0), reverse=True)
-    return [StreamingCard(**c) for c in items]
+    items = sorted(cards.list(), key=lambda c: c.created_at, reverse=True)
+    return [_card(c) for c in items]
 
 
 @router.put("/{card_id}", response_model=StreamingCard, responses=WRITE_RESPONSES)
@@ -160,10 +166,9 @@ def update_card(
         card_id=card_id,
         title=body.title,
         audio_ids=body.audio_ids,
-        created_at=int(existing.get("created_at", time.time())),
+        created_at=existing.created_at or int(time.time()),
     )
-    owner = {"created_by": existing["created_by"]} if existing.get("created_by") else {}
-    cards.put(card_id, {**updated.model_dump(exclude={"card_id"}), **owner})
+    cards.put(CardRecord(**updated.model_dump(), created_by=existing.created_by))
     return updated
 
 

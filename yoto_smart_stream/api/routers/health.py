@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from yoto_smart_stream import __version__
 from yoto_smart_stream.api.dependencies import AwsDep, SettingsDep
-from yoto_smart_stream.core.storage import schema
+from yoto_smart_stream.core.readiness import storage_checks
 
 router = APIRouter(prefix="/api", tags=["health"])
 
@@ -38,19 +37,7 @@ async def health(settings: SettingsDep) -> Health:
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
 def ready(settings: SettingsDep, aws: AwsDep) -> Readiness | JSONResponse:
-    checks: dict[str, str] = {}
-    try:
-        # A keyed read proves the table exists and the role may read it (no DescribeTable
-        # permission needed).
-        aws.table.get_item(Key=schema.tokens_key(), ProjectionExpression=schema.PARTITION_KEY)
-        checks["dynamodb"] = "ok"
-    except (ClientError, BotoCoreError) as exc:
-        checks["dynamodb"] = f"failed: {type(exc).__name__}"
-    try:
-        aws.s3.head_bucket(Bucket=settings.s3_audio_bucket)
-        checks["s3"] = "ok"
-    except (ClientError, BotoCoreError, ValueError) as exc:
-        checks["s3"] = f"failed: {type(exc).__name__}"
+    checks = storage_checks(aws, settings.s3_audio_bucket)
     result = Readiness(
         status="ready" if all(v == "ok" for v in checks.values()) else "not ready",
         checks=checks,

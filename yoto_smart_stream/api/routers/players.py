@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from yoto_smart_stream.api.dependencies import AwsDep, CardStoreDep, CurrentUser, YotoApiDep
+from yoto_smart_stream.api.dependencies import (
+    CardStoreDep,
+    CurrentUser,
+    PlayerEventStoreDep,
+    YotoApiDep,
+)
 from yoto_smart_stream.api.errors import error_responses
-from yoto_smart_stream.core.storage.events import CURSOR_PATTERN, latest_states, recent_events
+from yoto_smart_stream.core.storage.events import CURSOR_PATTERN
 from yoto_smart_stream.core.yoto.client import YotoApiClient, YotoError
 
 router = APIRouter(prefix="/api/players", tags=["players"], responses=error_responses(401, 503))
@@ -167,7 +173,7 @@ def _status_or_none(api: YotoApiClient, player_id: str) -> dict[str, Any] | None
 
 
 def _card_titles(cards: CardStoreDep) -> dict[str, str]:
-    return {str(c["card_id"]): str(c["title"]) for c in cards.list() if c.get("title")}
+    return {c.card_id: c.title for c in cards.list() if c.title}
 
 
 def _find(api: YotoApiDep, player_id: str) -> dict[str, Any]:
@@ -179,11 +185,11 @@ def _find(api: YotoApiDep, player_id: str) -> dict[str, Any]:
 
 @router.get("", response_model=list[PlayerState], responses=YOTO_RESPONSES)
 def list_players(
-    user: CurrentUser, api: YotoApiDep, aws: AwsDep, cards: CardStoreDep
+    user: CurrentUser, api: YotoApiDep, store: PlayerEventStoreDep, cards: CardStoreDep
 ) -> list[PlayerState]:
     """Every player with its state; one player's failed status call does not hide the rest."""
     devices = api.list_players()
-    heard = latest_states(aws.table, [str(d["deviceId"]) for d in devices])
+    heard = store.latest_states([str(d["deviceId"]) for d in devices])
     titles = _card_titles(cards)
     return [
         _state(d, _status_or_none(api, str(d["deviceId"])), heard.get(str(d["deviceId"])), titles)
@@ -193,11 +199,15 @@ def list_players(
 
 @router.get("/{player_id}", response_model=PlayerDetail, responses=YOTO_RESPONSES)
 def get_player(
-    player_id: PlayerId, user: CurrentUser, api: YotoApiDep, aws: AwsDep, cards: CardStoreDep
+    player_id: PlayerId,
+    user: CurrentUser,
+    api: YotoApiDep,
+    store: PlayerEventStoreDep,
+    cards: CardStoreDep,
 ) -> PlayerDetail:
     device = _find(api, player_id)
     status_body = api.get_player_status(player_id)
-    heard = latest_states(aws.table, [player_id]).get(player_id)
+    heard = store.latest_states([player_id]).get(player_id)
     state = _state(device, status_body, heard, _card_titles(cards))
     return PlayerDetail(**state.model_dump(), status=status_body)
 
@@ -227,10 +237,12 @@ def control(
 def events(
     player_id: PlayerId,
     user: CurrentUser,
-    aws: AwsDep,
+    store: PlayerEventStoreDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
 ) -> EventPageOut:
     """Newest first, from the MQTT handler's items; pass ``next_cursor`` for the next page."""
-    page = recent_events(aws.table, player_id, limit, cursor)
-    return EventPageOut(items=[PlayerEvent(**i) for i in page.items], next_cursor=page.next_cursor)
+    page = store.recent(player_id, limit, cursor)
+    return EventPageOut(
+        items=[PlayerEvent(**asdict(e)) for e in page.items], next_cursor=page.next_cursor
+    )

@@ -10,12 +10,11 @@ from pydantic import BaseModel
 from yoto_smart_stream.api.dependencies import (
     AdminUser,
     AuthClientDep,
-    AwsDep,
     CurrentUser,
-    TokenManagerDep,
+    DeviceLoginStoreDep,
+    TokenStoreDep,
 )
 from yoto_smart_stream.api.errors import error_responses
-from yoto_smart_stream.core.storage.device_login import DeviceLoginStore
 
 router = APIRouter(
     prefix="/api/auth", tags=["yoto account"], responses=error_responses(401, 502, 503)
@@ -49,15 +48,11 @@ class Disconnected(BaseModel):
     linked: bool
 
 
-def _logins(aws: AwsDep) -> DeviceLoginStore:
-    return DeviceLoginStore(aws.table)
-
-
 @router.post("/start", response_model=DeviceLoginStarted, responses=error_responses(403, 409))
-def start(admin: AdminUser, auth: AuthClientDep, aws: AwsDep) -> DeviceLoginStarted:
+def start(admin: AdminUser, auth: AuthClientDep, logins: DeviceLoginStoreDep) -> DeviceLoginStarted:
     code = auth.start_device_code()
     # The device code stays server-side; the browser only sees the user code.
-    _logins(aws).start(code.device_code, code.interval, code.expires_in)
+    logins.start(code.device_code, code.interval, code.expires_in)
     return DeviceLoginStarted(
         user_code=code.user_code,
         verification_uri=code.verification_uri,
@@ -69,10 +64,9 @@ def start(admin: AdminUser, auth: AuthClientDep, aws: AwsDep) -> DeviceLoginStar
 
 @router.post("/poll", response_model=DeviceLoginPoll, responses=error_responses(403, 409))
 def poll(
-    admin: AdminUser, auth: AuthClientDep, aws: AwsDep, tokens: TokenManagerDep
+    admin: AdminUser, auth: AuthClientDep, logins: DeviceLoginStoreDep, tokens: TokenStoreDep
 ) -> DeviceLoginPoll:
     """One non-blocking attempt; the dashboard calls it again after ``interval`` seconds."""
-    logins = _logins(aws)
     pending = logins.pending()
     if pending is None:
         raise HTTPException(
@@ -108,15 +102,19 @@ def poll(
 
 
 @router.get("/status", response_model=LinkStatus)
-def link_status(user: CurrentUser, tokens: TokenManagerDep, aws: AwsDep) -> LinkStatus:
+def link_status(
+    user: CurrentUser, tokens: TokenStoreDep, logins: DeviceLoginStoreDep
+) -> LinkStatus:
     if tokens.is_linked():
         return LinkStatus(linked=True, state="linked")
-    return LinkStatus(linked=False, state="waiting" if _logins(aws).pending() else "not_linked")
+    return LinkStatus(linked=False, state="waiting" if logins.pending() else "not_linked")
 
 
 @router.post("/disconnect", response_model=Disconnected, responses=error_responses(403))
-def disconnect(admin: AdminUser, tokens: TokenManagerDep, aws: AwsDep) -> Disconnected:
+def disconnect(
+    admin: AdminUser, tokens: TokenStoreDep, logins: DeviceLoginStoreDep
+) -> Disconnected:
     """Forget the Yoto tokens (and any half-finished login); linking again starts afresh."""
-    tokens.forget()
-    _logins(aws).finish()
+    tokens.delete()
+    logins.finish()
     return Disconnected(linked=False)

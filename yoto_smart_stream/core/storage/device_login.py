@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from yoto_smart_stream.core.storage import schema
-from yoto_smart_stream.core.storage.items import plain
+from yoto_smart_stream.core.storage.items import conditional_write, plain
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -48,12 +48,17 @@ class DeviceLoginStore:
             device_code=str(item["device_code"]), interval=int(item.get("interval", 5))
         )
 
-    def set_interval(self, interval: int) -> None:
-        self._table.update_item(
-            Key=schema.device_code_key(),
-            UpdateExpression="SET #interval = :interval",
-            ExpressionAttributeNames={"#interval": "interval"},
-            ExpressionAttributeValues={":interval": interval},
+    def set_interval(self, interval: int) -> bool:
+        """False if the login ended meanwhile: a finished login must not come back as an item
+        without its device code."""
+        return conditional_write(
+            lambda: self._table.update_item(
+                Key=schema.device_code_key(),
+                UpdateExpression="SET #interval = :interval",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#interval": "interval"},
+                ExpressionAttributeValues={":interval": interval},
+            )
         )
 
     def finish(self) -> None:

@@ -84,7 +84,6 @@ def event_digest(topic: str, payload: bytes) -> str:
 
 
 EVENT_ATTRIBUTES = ("player_id", "event_utc", "topic", "kind", "data", "received_at", TTL_ATTRIBUTE)
-EVENT_KINDS = ("events", "status", "response")
 
 
 def event_key(player_id: str, event_utc: str, digest: str) -> dict[str, str]:

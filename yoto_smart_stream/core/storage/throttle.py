@@ -13,10 +13,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
 from yoto_smart_stream.core.storage import schema
-from yoto_smart_stream.core.storage.items import plain
+from yoto_smart_stream.core.storage.items import conditional_write, plain
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -28,8 +26,8 @@ class ThrottleWindow:
     window_ends: int
 
 
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+class ThrottleContentionError(Exception):
+    """Parallel requests kept changing one throttle window; the failure was not counted."""
 
 
 def throttle_digest(*parts: str) -> str:
@@ -51,15 +49,19 @@ class LoginThrottleStore:
         return window if window.window_ends > now else None
 
     def record_failure(self, digest: str, now: int, window_seconds: int) -> None:
-        try:
-            self._add_failure(digest, now)
-            return
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
-        try:
-            # No live window: start one, unless a parallel request just did.
-            self._table.put_item(
+        # Counted in the live window, or in a new one; a parallel request may start (or clear)
+        # the window in between, so each write is conditional and the pair is tried again.
+        for _ in range(3):
+            if self._add_failure(digest, now) or self._start_window(digest, now, window_seconds):
+                return
+        raise ThrottleContentionError(
+            "The sign-in throttle window kept changing under this request; try again."
+        )
+
+    def _start_window(self, digest: str, now: int, window_seconds: int) -> bool:
+        """A new window with this failure; False if a live one exists (a parallel request)."""
+        return conditional_write(
+            lambda: self._table.put_item(
                 Item={
                     **schema.throttle_key(digest),
                     "failures": 1,
@@ -69,17 +71,17 @@ class LoginThrottleStore:
                 ConditionExpression="attribute_not_exists(PK) OR window_ends <= :now",
                 ExpressionAttributeValues={":now": now},
             )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
-            self._add_failure(digest, now)
+        )
 
-    def _add_failure(self, digest: str, now: int) -> None:
-        self._table.update_item(
-            Key=schema.throttle_key(digest),
-            UpdateExpression="ADD failures :one",
-            ConditionExpression="window_ends > :now",
-            ExpressionAttributeValues={":one": 1, ":now": now},
+    def _add_failure(self, digest: str, now: int) -> bool:
+        """Count one failure in the live window; False if there is none."""
+        return conditional_write(
+            lambda: self._table.update_item(
+                Key=schema.throttle_key(digest),
+                UpdateExpression="ADD failures :one",
+                ConditionExpression="window_ends > :now",
+                ExpressionAttributeValues={":one": 1, ":now": now},
+            )
         )
 
     def clear(self, digest: str) -> None:

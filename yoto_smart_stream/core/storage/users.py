@@ -6,15 +6,11 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from yoto_smart_stream.core.storage import schema
-from yoto_smart_stream.core.storage.items import now_epoch
+from yoto_smart_stream.core.storage.items import conditional_write, now_epoch, query_partition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
-
-ROLES = ("admin", "user")
 
 
 @dataclass(frozen=True)
@@ -45,10 +41,6 @@ def new_session_epoch() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class UserStore:
     def __init__(self, table: Table) -> None:
         self._table = table
@@ -59,26 +51,15 @@ class UserStore:
 
     def list(self) -> list[UserRecord]:
         """Every user: one Query of the USER partition (paged), never a Scan."""
-        from boto3.dynamodb.conditions import Key  # first use pays for boto3, not the cold import
-
-        users: list[UserRecord] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key(schema.PARTITION_KEY).eq(schema.USER_PK)
-        }
-        while True:
-            page = self._table.query(**kwargs)
-            users.extend(UserRecord.from_item(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return users
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [UserRecord.from_item(i) for i in query_partition(self._table, schema.USER_PK)]
 
     def any_admin(self) -> bool:
         return any(u.role == "admin" for u in self.list())
 
     def create(self, username: str, password_hash: str, role: str) -> bool:
         """Create the user; False if the name is taken."""
-        try:
-            self._table.put_item(
+        return conditional_write(
+            lambda: self._table.put_item(
                 Item={
                     **schema.user_key(username),
                     "username": username,
@@ -90,58 +71,43 @@ class UserStore:
                 },
                 ConditionExpression="attribute_not_exists(PK)",
             )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return False
-            raise
-        return True
+        )
 
     def store_upgraded_hash(self, username: str, password_hash: str) -> None:
         """Keep the rehash argon2 asked for (its parameters changed since the user was made)."""
-        try:
-            self._table.update_item(
+        # A user deleted meanwhile must not come back as a partial item.
+        conditional_write(
+            lambda: self._table.update_item(
                 Key=schema.user_key(username),
                 UpdateExpression="SET password_hash = :hash",
                 ConditionExpression="attribute_exists(PK)",
                 ExpressionAttributeValues={":hash": password_hash},
             )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
+        )
 
     def set_disabled(self, username: str, disabled: bool) -> bool:
-        try:
-            self._table.update_item(
+        return conditional_write(
+            lambda: self._table.update_item(
                 Key=schema.user_key(username),
                 UpdateExpression="SET disabled = :d, session_epoch = :epoch",
                 ConditionExpression="attribute_exists(PK)",
                 ExpressionAttributeValues={":d": disabled, ":epoch": new_session_epoch()},
             )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return False
-            raise
-        return True
+        )
 
     def end_sessions(self, username: str) -> None:
-        try:
-            self._table.update_item(
+        conditional_write(
+            lambda: self._table.update_item(
                 Key=schema.user_key(username),
                 UpdateExpression="SET session_epoch = :epoch",
                 ConditionExpression="attribute_exists(PK)",
                 ExpressionAttributeValues={":epoch": new_session_epoch()},
             )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
+        )
 
     def delete(self, username: str) -> bool:
-        try:
-            self._table.delete_item(
+        return conditional_write(
+            lambda: self._table.delete_item(
                 Key=schema.user_key(username), ConditionExpression="attribute_exists(PK)"
             )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return False
-            raise
-        return True
+        )

@@ -1,4 +1,4 @@
-"""HTTP clients for the Yoto cloud (see ``/work/shared/yoto-api.md`` for the contract).
+"""HTTP clients for the Yoto cloud (the contract: ``docs/yoto-api.md``).
 
 Two clients, both synchronous httpx (FastAPI runs sync routes in its thread pool, and the MQTT
 handler calls them from its own threads):
@@ -97,6 +97,10 @@ class DevicePollResult:
 
 
 class AccessTokenProvider(Protocol):
+    """A valid Yoto access token on demand: ``yoto.tokens.YotoTokenManager`` (shared tokens and
+    the refresh lock). The one Protocol for it: the REST client and the MQTT handler both take
+    it."""
+
     def get_access_token(self) -> str: ...
 
     def force_refresh(self, rejected_access_token: str) -> str: ...
@@ -328,7 +332,7 @@ class YotoApiClient:
     ) -> None:
         """``POST /device-v2/{deviceId}/command/{command}``.
 
-        UNCONFIRMED in yoto-api.md: the REST command path mirrors the MQTT command topics
+        UNCONFIRMED in docs/yoto-api.md: the REST command path mirrors the MQTT command topics
         (``card/pause``, ``volume/set`` ...), as the documented ``.../command/status`` does. A
         Lambda cannot hold the MQTT session, so commands go over REST.
         """
@@ -344,14 +348,6 @@ class YotoApiClient:
         if not isinstance(card, dict) or not isinstance(card.get("cardId"), str):
             raise YotoResponseError("Yoto's create-content answer has no cardId.")
         return card
-
-    def list_content(self) -> list[dict[str, Any]]:
-        """``GET /content/mine``: the family's MYO cards."""
-        body = _json_object(self._request("GET", "/content/mine"))
-        cards = body.get("cards")
-        if not isinstance(cards, list):
-            raise YotoResponseError("Yoto's MYO card list has no 'cards' array.")
-        return [c for c in cards if isinstance(c, dict)]
 
     def delete_content(self, card_id: str) -> None:
         """``DELETE /content/{cardId}``."""

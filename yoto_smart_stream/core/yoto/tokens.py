@@ -1,10 +1,10 @@
-"""Yoto tokens in DynamoDB, shared by every API Lambda and the MQTT handler.
+"""Hands out a valid Yoto access token, refreshing it safely across processes.
 
-One item (``schema.tokens_key()``) holds the access token, the refresh token and the access
-token's expiry. Yoto rotates refresh tokens: spending one returns a new one and the old one may
-stop working. So two processes must never both spend the same refresh token. A refresh first
-takes a lock with a conditional write (only if the stored refresh token is still the one it
-read and no unexpired lock exists); the process that loses waits briefly and re-reads the
+The tokens live in one DynamoDB item (``storage.tokens.TokenStore``), shared by every API Lambda
+and the MQTT handler. Yoto rotates refresh tokens: spending one returns a new one and the old
+one may stop working. So two processes must never both spend the same refresh token. A refresh
+first takes a lock with a conditional write (only if the stored refresh token is still the one
+it read and no unexpired lock exists); the process that loses waits briefly and re-reads the
 winner's new tokens. The new tokens are written only if the stored refresh token is still the
 one that was spent, which also drops the lock.
 """
@@ -14,51 +14,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import ClientError
 
 from yoto_smart_stream.core.settings import Settings
-from yoto_smart_stream.core.storage import schema
+from yoto_smart_stream.core.storage.tokens import StoredTokens, TokenStore
 from yoto_smart_stream.core.yoto.client import (
-    TokenSet,
     YotoAuthClient,
     YotoNotLinkedError,
     YotoRefreshRejectedError,
     YotoUnavailableError,
 )
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
-
-LOCK_OWNER = "refresh_lock_owner"
-LOCK_UNTIL = "refresh_lock_until"
-
-
-def _conditional_check_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-@dataclass(frozen=True)
-class StoredTokens:
-    access_token: str
-    refresh_token: str
-    expires_at: float
-    lock_owner: str | None
-    lock_until: float | None
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> StoredTokens:
-        lock_until = item.get(LOCK_UNTIL)
-        return cls(
-            access_token=str(item["access_token"]),
-            refresh_token=str(item["refresh_token"]),
-            expires_at=float(item["access_expires_at"]),
-            lock_owner=item.get(LOCK_OWNER),
-            lock_until=float(lock_until) if lock_until is not None else None,
-        )
 
 
 class YotoTokenManager:
@@ -71,7 +35,7 @@ class YotoTokenManager:
 
     def __init__(
         self,
-        table: Table,
+        store: TokenStore,
         auth: YotoAuthClient,
         *,
         refresh_margin_seconds: float = 300,
@@ -81,7 +45,7 @@ class YotoTokenManager:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._table = table
+        self._store = store
         self._auth = auth
         self._margin = refresh_margin_seconds
         self._lock_seconds = lock_seconds
@@ -94,42 +58,15 @@ class YotoTokenManager:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, table: Table, auth: YotoAuthClient
+        cls, settings: Settings, store: TokenStore, auth: YotoAuthClient
     ) -> YotoTokenManager:
         return cls(
-            table,
+            store,
             auth,
             refresh_margin_seconds=settings.token_refresh_margin_seconds,
             lock_seconds=settings.token_refresh_lock_seconds,
             wait_seconds=settings.token_refresh_wait_seconds,
         )
-
-    # -- storage ---------------------------------------------------------------------------
-
-    def load(self) -> StoredTokens | None:
-        item = self._table.get_item(Key=schema.tokens_key(), ConsistentRead=True).get("Item")
-        return StoredTokens.from_item(item) if item else None
-
-    def store(self, tokens: TokenSet) -> None:
-        """Save freshly issued tokens (device-code login); replaces any previous account."""
-        self._table.put_item(Item=self._item(tokens))
-
-    def forget(self) -> None:
-        """Unlink the Yoto account."""
-        self._table.delete_item(Key=schema.tokens_key())
-
-    def is_linked(self) -> bool:
-        return self.load() is not None
-
-    def _item(self, tokens: TokenSet) -> dict[str, Any]:
-        return {
-            **schema.tokens_key(),
-            "access_token": tokens.access_token,
-            "refresh_token": tokens.refresh_token,
-            "access_expires_at": Decimal(str(round(tokens.expires_at, 3))),
-            "token_type": tokens.token_type,
-            "updated_at": Decimal(str(round(self._clock(), 3))),
-        }
 
     # -- public API ------------------------------------------------------------------------
 
@@ -148,7 +85,7 @@ class YotoTokenManager:
     # -- internals -------------------------------------------------------------------------
 
     def _require(self) -> StoredTokens:
-        current = self.load()
+        current = self._store.load()
         if current is None:
             raise YotoNotLinkedError(
                 "No Yoto account is linked yet; an admin can link it under Yoto account."
@@ -162,7 +99,10 @@ class YotoTokenManager:
         deadline = self._clock() + self._wait_seconds
         seen_access_token = current.access_token
         while True:
-            if self._try_lock(current):
+            now = self._clock()
+            if self._store.take_refresh_lock(
+                current.refresh_token, self._owner, now, now + self._lock_seconds
+            ):
                 return self._refresh_locked(current)
             self._sleep(self._poll_interval)
             latest = self._require()
@@ -175,72 +115,17 @@ class YotoTokenManager:
                 )
             current = latest
 
-    def _try_lock(self, current: StoredTokens) -> bool:
-        now = self._clock()
-        try:
-            self._table.update_item(
-                Key=schema.tokens_key(),
-                UpdateExpression="SET #owner = :owner, #until = :until",
-                ConditionExpression=(
-                    "refresh_token = :spent AND (attribute_not_exists(#until) OR #until < :now)"
-                ),
-                ExpressionAttributeNames={"#owner": LOCK_OWNER, "#until": LOCK_UNTIL},
-                ExpressionAttributeValues={
-                    ":owner": self._owner,
-                    ":until": Decimal(str(round(now + self._lock_seconds, 3))),
-                    ":now": Decimal(str(round(now, 3))),
-                    ":spent": current.refresh_token,
-                },
-            )
-        except ClientError as exc:
-            if _conditional_check_failed(exc):
-                return False
-            raise
-        return True
-
     def _refresh_locked(self, current: StoredTokens) -> str:
         try:
             tokens = self._auth.refresh(current.refresh_token)
         except YotoRefreshRejectedError:
             # The refresh token is dead: drop it so the API says "not linked" from now on.
-            self._delete_if_refresh_token(current.refresh_token)
+            self._store.delete_if_refresh_token(current.refresh_token)
             raise
         except BaseException:
-            self._release_lock()
+            self._store.release_refresh_lock(self._owner)
             raise
-        try:
-            # Written only if nobody replaced the tokens meanwhile (e.g. a new device login);
-            # the full put also removes the lock attributes.
-            self._table.put_item(
-                Item=self._item(tokens),
-                ConditionExpression="refresh_token = :spent",
-                ExpressionAttributeValues={":spent": current.refresh_token},
-            )
-        except ClientError as exc:
-            if not _conditional_check_failed(exc):
-                raise
+        # Not written if somebody replaced the tokens meanwhile (e.g. a new device login): this
+        # access token still works for this request.
+        self._store.replace(current.refresh_token, tokens, self._clock())
         return tokens.access_token
-
-    def _release_lock(self) -> None:
-        try:
-            self._table.update_item(
-                Key=schema.tokens_key(),
-                UpdateExpression="REMOVE #owner, #until",
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": LOCK_OWNER, "#until": LOCK_UNTIL},
-                ExpressionAttributeValues={":owner": self._owner},
-            )
-        except ClientError as exc:
-            if not _conditional_check_failed(exc):
-                raise
-
-    def _delete_if_refresh_token(self, refresh_token: str) -> None:
-        try:
-            self._table.delete_item(
-                Key=schema.tokens_key(),
-                ConditionExpression="refresh_token = :spent",
-                ExpressionAttributeValues={":spent": refresh_token},
-            )
-        except ClientError as exc:
-            if not _conditional_check_failed(exc):
-                raise
