@@ -89,7 +89,7 @@ NonNegative = Annotated[StrictInt, Field(ge=0), Storable] | Annotated[Float, Fie
 Volume = Annotated[StrictInt, Field(ge=0, le=100)]
 Scalar = StrictBool | Integer | Float | Text
 
-# Fields seen in the events payload (shared/yoto-api.md).
+# Fields seen in the events payload (docs/yoto-api.md).
 EVENT_FIELDS: dict[str, Any] = {
     "trackLength": NonNegative,
     "position": NonNegative,

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yoto_smart_stream.core.settings import Settings
 
-# Yoto's AWS IoT endpoint (shared/yoto-api.md): MQTT over WebSockets with TLS on 443.
+# Yoto's AWS IoT endpoint (docs/yoto-api.md): MQTT over WebSockets with TLS on 443.
 YOTO_BROKER_HOST = "aqrphjqbp3u2z-ats.iot.eu-west-2.amazonaws.com"
 # DynamoDB's BatchWriteItem limit.
 MAX_BATCH_ITEMS = 25

@@ -1,6 +1,6 @@
 """Yoto MQTT topic names: what to subscribe to, what a received topic means, what to request.
 
-Two generations exist (shared/yoto-api.md): ``device/{id}/data/events|status`` (current) and
+Two generations exist (docs/yoto-api.md): ``device/{id}/data/events|status`` (current) and
 ``device/{id}/events|status`` (older documentation and clients), plus ``device/{id}/response``.
 """
 

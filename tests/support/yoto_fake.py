@@ -1,6 +1,6 @@
 """A fake Yoto cloud (OAuth server + REST API) over HTTP on 127.0.0.1.
 
-It follows ``/work/shared/yoto-api.md``: the device-code flow, rotating refresh tokens (a
+It follows ``docs/yoto-api.md``: the device-code flow, rotating refresh tokens (a
 refresh token works once; reusing it is rejected with ``invalid_grant`` as a rotating server
 would), bearer-token REST for players and MYO content. Tests steer it with knobs::
 
@@ -297,7 +297,7 @@ class FakeYoto:
             return self.state.player_states[device_id]
 
     def events_payload(self, device_id: str) -> dict[str, Any]:
-        """The JSON the player publishes on ``device/{id}/data/events`` (yoto-api.md fields)."""
+        """The JSON the player publishes on ``device/{id}/data/events`` (docs/yoto-api.md fields)."""
         with self._lock:
             player = self.state.player_states[device_id]
             payload: dict[str, Any] = {

@@ -54,6 +54,7 @@ SOURCE_ALLOW_LIST: Final = [
     "!uv.lock",
     "!.python-version",
     "!README.md",
+    "!docs/yoto-api.md",
     "!dagger.json",
     "!yoto_smart_stream/**",
     "!mqtt/**",
