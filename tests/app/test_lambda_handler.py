@@ -371,3 +371,35 @@ def test_the_first_request_of_a_router_with_the_wrong_method_is_a_405(
     assert response["statusCode"] == 405, response
     assert response["headers"]["allow"] == "POST"
     assert invoke(lambda_module, http_api_event("GET", "/api/nowhere"))["statusCode"] == 404
+
+
+def test_health_through_the_handler_starts_no_thread() -> None:
+    """Mangum runs each invocation on a new event loop, so anything FastAPI runs in its thread
+    pool starts a new thread per request; the health path (settings included) runs none."""
+    probe = textwrap.dedent(
+        """
+        import json, sys, threading
+        from types import SimpleNamespace
+        from yoto_smart_stream.api.lambda_handler import handler
+        event, context = json.loads(sys.argv[1]), SimpleNamespace(**json.loads(sys.argv[2]))
+        started = []
+        original_start = threading.Thread.start
+        def counting_start(self):
+            started.append(self.name)
+            return original_start(self)
+        threading.Thread.start = counting_start
+        codes = [handler(event, context)["statusCode"] for _ in range(5)]
+        print(json.dumps([codes, len(started)]))
+        """
+    )
+    env = {**os.environ, "DYNAMODB_TABLE": "t", "S3_AUDIO_BUCKET": "b", "ENVIRONMENT": "pr-42"}
+    event = http_api_event("GET", "/api/health", stage="$default")
+    result = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(event), json.dumps(asdict(LambdaContext()))],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [[200] * 5, 0]

@@ -90,7 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json" if effective.debug else None,
     )
     if settings is not None:
-        app.dependency_overrides[settings_dependency] = lambda: settings
+        # async like settings_dependency: FastAPI runs a plain callable in a worker thread, and
+        # Mangum gives each invocation a new event loop, so a lambda here cost a new thread per
+        # request (the Lambda handler passes its settings).
+        async def given_settings() -> Settings:
+            return settings
+
+        app.dependency_overrides[settings_dependency] = given_settings
     app.router.routes.extend(DeferredRouter(app, module, prefixes) for module, prefixes in ROUTERS)
     # The OpenAPI document lists every route (FastAPI's documented hook for extending it).
     build_openapi = app.openapi
