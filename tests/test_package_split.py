@@ -22,7 +22,6 @@ WEB_DISTRIBUTIONS = (
     "argon2-cffi",
     "argon2-cffi-bindings",
     "pyjwt",
-    "aws-lambda-powertools",
 )
 WEB_MODULES = ("fastapi", "starlette", "mangum", "argon2", "jwt", "aws_lambda_powertools")
 

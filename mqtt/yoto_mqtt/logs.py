@@ -1,9 +1,9 @@
 """Structured JSON logs, one compact object per line, on the standard logging tree.
 
-The fields match what the API's Lambda logs carry (``level``, ``location``, ``message``,
-``timestamp``, ``service`` and every ``extra=`` field), so one CloudWatch Logs Insights query
-reads both. The standard library writes them: the handler's image carries no web or Lambda
-framework (Powertools' formatter would bring the whole Powertools package).
+``level``, ``message``, ``timestamp`` and every ``extra=`` field are named as in the API's
+Lambda logs (the python3.13 runtime's JSON log format), so one CloudWatch Logs Insights query
+reads both; ``location`` and ``service`` are the handler's own. The standard library writes
+them: the handler's image carries no web or Lambda framework.
 """
 
 from __future__ import annotations

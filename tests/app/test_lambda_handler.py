@@ -21,6 +21,7 @@ import pytest
 from tests.app.conftest import ADMIN_PASSWORD
 from tests.support.app_server import app_env, create_app_resources
 from yoto_smart_stream.api.lambda_handler import strip_stage
+from yoto_smart_stream.api.main import ROUTERS
 from yoto_smart_stream.core.settings import get_settings
 
 API_ID = "a1b2c3d4e5"
@@ -307,3 +308,98 @@ def test_cross_site_check_behind_api_gateway(
         invoke(lambda_module, login_event("198.51.100.1", ADMIN_PASSWORD, **headers))["statusCode"]
         == expected
     )
+
+
+DEFERRED_ROUTERS = [module for module, _ in ROUTERS]
+
+
+def test_a_cold_lambda_imports_only_the_router_its_first_request_needs() -> None:
+    """Building every router was most of what the app added to a hello-world's cold start
+    (bench/app_bench.py --importtime); /api/health needs the health router alone, and no
+    Yoto client (httpx) or session signing (PyJWT, argon2). Powertools is gone: the runtime's
+    JSON log format writes the logs."""
+    probe = textwrap.dedent(
+        """
+        import json, sys
+        from types import SimpleNamespace
+        from yoto_smart_stream.api.lambda_handler import handler
+        event, context = json.loads(sys.argv[1]), SimpleNamespace(**json.loads(sys.argv[2]))
+        routers = json.loads(sys.argv[3])
+        heavy = ["aws_lambda_powertools", "httpx", "jwt", "argon2"]
+        loaded = lambda: [name for name in routers + heavy if name in sys.modules]
+        health = handler(event, context)["statusCode"]
+        after_health = loaded()
+        event["rawPath"] = event["requestContext"]["http"]["path"] = "/api/user/session"
+        session = handler(event, context)["statusCode"]
+        print(json.dumps([health, after_health, session, loaded()]))
+        """
+    )
+    env = {
+        **os.environ,
+        "DYNAMODB_TABLE": "t",
+        "S3_AUDIO_BUCKET": "b",
+        "ENVIRONMENT": "pr-42",
+        # /api/user/session without a cookie is a 401 before any AWS call; nothing listens here.
+        "AWS_DEFAULT_REGION": "eu-west-2",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    }
+    event = http_api_event("GET", "/api/health", stage="$default")
+    result = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(event), json.dumps(asdict(LambdaContext())),
+         json.dumps(DEFERRED_ROUTERS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    health, after_health, session, after_session = json.loads(result.stdout.splitlines()[-1])
+    assert (health, after_health) == (200, ["yoto_smart_stream.api.routers.health"])
+    # The next request under another router's prefix includes that router, and only it (with
+    # no cookie to check, PyJWT is not needed yet either).
+    assert session == 401
+    assert after_session == [
+        "yoto_smart_stream.api.routers.health",
+        "yoto_smart_stream.api.routers.users",
+    ]
+
+
+def test_the_first_request_of_a_router_with_the_wrong_method_is_a_405(
+    lambda_module: ModuleType,
+) -> None:
+    response = invoke(lambda_module, http_api_event("GET", "/api/user/login"))
+    assert response["statusCode"] == 405, response
+    assert response["headers"]["allow"] == "POST"
+    assert invoke(lambda_module, http_api_event("GET", "/api/nowhere"))["statusCode"] == 404
+
+
+def test_health_through_the_handler_starts_no_thread() -> None:
+    """Mangum runs each invocation on a new event loop, so anything FastAPI runs in its thread
+    pool starts a new thread per request; the health path (settings included) runs none."""
+    probe = textwrap.dedent(
+        """
+        import json, sys, threading
+        from types import SimpleNamespace
+        from yoto_smart_stream.api.lambda_handler import handler
+        event, context = json.loads(sys.argv[1]), SimpleNamespace(**json.loads(sys.argv[2]))
+        started = []
+        original_start = threading.Thread.start
+        def counting_start(self):
+            started.append(self.name)
+            return original_start(self)
+        threading.Thread.start = counting_start
+        codes = [handler(event, context)["statusCode"] for _ in range(5)]
+        print(json.dumps([codes, len(started)]))
+        """
+    )
+    env = {**os.environ, "DYNAMODB_TABLE": "t", "S3_AUDIO_BUCKET": "b", "ENVIRONMENT": "pr-42"}
+    event = http_api_event("GET", "/api/health", stage="$default")
+    result = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(event), json.dumps(asdict(LambdaContext()))],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [[200] * 5, 0]

@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from tests.app.conftest import Stack
 from tests.app.test_audio_and_cards import upload
 from tests.app.test_yoto_and_players import PLAYERS, write_event
+from yoto_smart_stream.api.deferred import include_every_router
 from yoto_smart_stream.core.aws import aws_clients
 
 # (method, path) pairs anyone may call. Everything else must answer 401 without a session.
@@ -29,6 +30,8 @@ UNKNOWN_API_PATH = "/api/{unknown:path}"
 def test_every_non_public_route_rejects_an_unauthenticated_call(stack: Stack) -> None:
     public_seen: set[tuple[str, str]] = set()
     protected: list[tuple[str, str, int]] = []
+    # Routers are included on first use; this test walks every route.
+    include_every_router(stack.server.app)
     with stack.client() as client:
         # FastAPI keeps included routers nested; iter_route_contexts yields each route with
         # its full path (prefix included).

@@ -1,15 +1,21 @@
 """AWS Lambda entry point: ``yoto_smart_stream.api.lambda_handler.handler``.
 
-Import stays light for cold starts: the app is built (routes only), but no AWS client, secret
-or network call happens until a request needs it.
+Import stays light for cold starts: the app is built with each domain's router deferred to
+its first request (``main.create_app``), and no AWS client, secret or network call happens
+until a request needs it.
+
+Logs: the function's ``LoggingConfig`` says ``LogFormat: JSON``, so the python3.13 runtime's own
+handler on the root logger already writes every stdlib record as one JSON object with
+``timestamp``, ``level``, ``message``, ``logger``, ``requestId``, the exception and every
+``extra=`` field. The app only sets its logger's level; a JSON logging library here would format
+the same records again and cost cold-start time and artifact size.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from mangum import Mangum
 from mangum.types import LambdaContext
 
@@ -17,9 +23,10 @@ from yoto_smart_stream.api.main import create_app
 from yoto_smart_stream.core.settings import get_settings
 
 _settings = get_settings()
-logger = Logger(service="yoto-smart-stream", level=_settings.log_level)
-# The app logs through the stdlib "yoto_smart_stream" logger; give it Powertools' JSON format.
-copy_config_to_registered_loggers(source_logger=logger, include={"yoto_smart_stream"})
+# Outside Lambda (the local preview serves this handler) the root logger has no handler yet;
+# basicConfig gives it one on stderr. Inside Lambda it is a no-op: the runtime's is kept.
+logging.basicConfig()
+logging.getLogger("yoto_smart_stream").setLevel(_settings.log_level.upper())
 _asgi = Mangum(create_app(_settings), lifespan="off")
 
 
@@ -48,6 +55,5 @@ def strip_stage(event: dict[str, Any]) -> dict[str, Any]:
     return stripped
 
 
-@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return _asgi(strip_stage(event), context)

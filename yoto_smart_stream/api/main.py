@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
@@ -14,15 +15,25 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import compile_path
 
 from yoto_smart_stream.api import dashboard
+from yoto_smart_stream.api.deferred import DeferredRouter, include_every_router
 from yoto_smart_stream.api.dependencies import settings_dependency
 from yoto_smart_stream.api.errors import validation_error
 from yoto_smart_stream.api.middleware import BodyLimit, CrossSiteGuard
-from yoto_smart_stream.api.routers import audio, cards, health, players, users, yoto_auth
 from yoto_smart_stream.api.secrets import SecretUnavailableError
 from yoto_smart_stream.core.settings import Settings, get_settings
 from yoto_smart_stream.core.yoto.client import YotoError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# One router per domain, in matching order, each with the path prefixes its routes live under:
+# a router is imported on the first request under one of them (deferred.py says why).
+ROUTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("yoto_smart_stream.api.routers.health", ("/api/health", "/api/ready")),
+    ("yoto_smart_stream.api.routers.users", ("/api/user", "/api/admin")),
+    ("yoto_smart_stream.api.routers.yoto_auth", ("/api/auth",)),
+    ("yoto_smart_stream.api.routers.players", ("/api/players",)),
+    ("yoto_smart_stream.api.routers.audio", ("/api/audio", "/audio")),
+    ("yoto_smart_stream.api.routers.cards", ("/api/cards",)),
+)
 logger = logging.getLogger("yoto_smart_stream")
 
 
@@ -51,6 +62,7 @@ async def _unknown_api_path(request: Request, unknown: str) -> JSONResponse:
     # Without this, unknown /api paths would fall through to the dashboard's static files.
     # It matches every method, so it also catches a known path with the wrong method: that
     # is a 405 with the methods the path does take.
+    include_every_router(request.app)
     allowed: set[str] = set()
     for context in iter_route_contexts(request.app.router.routes):
         route = context.original_route
@@ -78,16 +90,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json" if effective.debug else None,
     )
     if settings is not None:
-        app.dependency_overrides[settings_dependency] = lambda: settings
-    for router in (
-        health.router,
-        users.router,
-        yoto_auth.router,
-        players.router,
-        audio.router,
-        cards.router,
-    ):
-        app.include_router(router)
+        # async like settings_dependency: FastAPI runs a plain callable in a worker thread, and
+        # Mangum gives each invocation a new event loop, so a lambda here cost a new thread per
+        # request (the Lambda handler passes its settings).
+        async def given_settings() -> Settings:
+            return settings
+
+        app.dependency_overrides[settings_dependency] = given_settings
+    app.router.routes.extend(DeferredRouter(app, module, prefixes) for module, prefixes in ROUTERS)
+    # The OpenAPI document lists every route (FastAPI's documented hook for extending it).
+    build_openapi = app.openapi
+
+    def openapi_of_every_router() -> dict[str, Any]:
+        include_every_router(app)
+        return build_openapi()
+
+    app.openapi = openapi_of_every_router  # type: ignore[method-assign]
     app.add_api_route(
         "/api/{unknown:path}",
         _unknown_api_path,

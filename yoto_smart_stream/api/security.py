@@ -1,18 +1,22 @@
-"""Password hashing (argon2) and the signed session cookie (PyJWT, HS256)."""
+"""Password hashing (argon2) and the signed session cookie (PyJWT, HS256).
+
+argon2 and PyJWT are imported on first use, not with this module: the dependencies module
+imports it at cold start, and a cold Lambda's first request (often ``/api/health``) signs
+nothing (``bench/app_bench.py --importtime``).
+"""
 
 from __future__ import annotations
 
 import time
 from functools import lru_cache
-from typing import Any
-
-import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from typing import TYPE_CHECKING, Any
 
 from yoto_smart_stream.api.secrets import session_signing_key
 from yoto_smart_stream.core.settings import Settings
 from yoto_smart_stream.core.storage.users import UserRecord
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 SESSION_COOKIE = "yss_session"
 JWT_ALGORITHM = "HS256"
@@ -20,6 +24,8 @@ JWT_ALGORITHM = "HS256"
 
 @lru_cache(maxsize=1)
 def password_hasher() -> PasswordHasher:
+    from argon2 import PasswordHasher
+
     return PasswordHasher()
 
 
@@ -35,6 +41,8 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> tuple[bool, str | None]:
     """Return (matches, upgraded hash or None)."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     hasher = password_hasher()
     try:
         hasher.verify(password_hash or _unknown_user_hash(), password)
@@ -46,6 +54,8 @@ def verify_password(password_hash: str | None, password: str) -> tuple[bool, str
 
 
 def issue_session(settings: Settings, user: UserRecord) -> str:
+    import jwt
+
     now = int(time.time())
     claims = {
         "sub": user.username,
@@ -60,6 +70,8 @@ def issue_session(settings: Settings, user: UserRecord) -> str:
 
 def decode_session(settings: Settings, token: str) -> dict[str, Any] | None:
     """The session's claims, or None if it is forged, expired or for another environment."""
+    import jwt
+
     try:
         claims = jwt.decode(
             token,

@@ -17,12 +17,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import quote
 
-import httpx
-
 from yoto_smart_stream.core.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 DEVICE_CODE_SCOPE = "profile offline_access"
@@ -107,6 +108,8 @@ class AccessTokenProvider(Protocol):
 
 
 def _send(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    import httpx  # loaded with the first client (_http_client); a lookup from then on
+
     try:
         response = http.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
@@ -131,6 +134,11 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
 
 
 def _http_client(timeout: float) -> httpx.Client:
+    # httpx is imported with the first client, not with this module: the API imports the
+    # Yoto clients' types and errors at cold start (dependencies, exception handlers), and a
+    # cold Lambda's first request often needs no Yoto call (bench/app_bench.py --importtime).
+    import httpx
+
     return httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)
 
 
