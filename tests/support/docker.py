@@ -23,7 +23,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.template import REPO_ROOT
+# Not from tests.support.template: `uv run python -m tests.containers.standins` (.ci/run) runs
+# without ci/src on the path, and that module imports the pipeline package.
+from tests.support.pipeline_cli import REPO_ROOT
 
 DEBIAN_DOCKER = "/usr/bin/docker"
 # Labels every container and network the tests create, so a crashed run's leftovers are findable.
