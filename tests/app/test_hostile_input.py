@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import threading
 import uuid
 from contextlib import closing
 from urllib.parse import parse_qs, urlsplit
@@ -26,13 +27,23 @@ KID_PASSWORD = "twelve chars!"
 
 
 def raw_request(base_url: str, head: bytes, body: bytes) -> tuple[bytes, float]:
-    """Send ``head`` and ``body`` on a plain socket; return the whole answer."""
+    """Send ``head`` and ``body`` on a plain socket; return the whole answer.
+
+    The body goes out from a second thread while this one reads: a server that answers and
+    closes without reading a large body makes the kernel reset the connection, and a client
+    that only reads once it has sent everything can lose the answer to that reset.
+    """
     parts = urlsplit(base_url)
     with socket.create_connection((parts.hostname, parts.port), timeout=20) as sock:
         sock.sendall(head)
-        # The server may answer and close without reading it all: that is the point.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            sock.sendall(body)
+
+        def send_body() -> None:
+            # The server may answer and close without reading it all: that is the point.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+                sock.sendall(body)
+
+        sender = threading.Thread(target=send_body, daemon=True)
+        sender.start()
         chunks = []
         while True:
             try:
@@ -42,6 +53,7 @@ def raw_request(base_url: str, head: bytes, body: bytes) -> tuple[bytes, float]:
             if not chunk:
                 break
             chunks.append(chunk)
+    sender.join(timeout=20)
     answer = b"".join(chunks)
     return answer, len(answer)
 
