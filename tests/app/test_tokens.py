@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 
 from tests.support.yoto_fake import FakeYoto
 from yoto_smart_stream.core.storage import schema
@@ -75,7 +76,53 @@ def test_token_near_expiry_is_refreshed_and_new_refresh_token_stored(
     assert yoto.refresh_uses == 2
 
 
-def test_concurrent_threads_spend_the_refresh_token_once(yoto: FakeYoto, table_name: str) -> None:
+@pytest.fixture
+def slow_updates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator pauses between checking an update's condition and applying the update, as
+    a loaded machine may: a concurrent conditional update then sees the item as it was,
+    unless the emulator applies each write atomically as DynamoDB does."""
+    validate = UpdateExpressionValidator.validate
+
+    def slow_validate(self: UpdateExpressionValidator) -> Any:
+        time.sleep(0.2)
+        return validate(self)
+
+    monkeypatch.setattr(UpdateExpressionValidator, "validate", slow_validate)
+
+
+@pytest.mark.usefixtures("slow_updates")
+def test_one_of_many_concurrent_lock_takers_wins_however_slow_the_table(
+    yoto: FakeYoto, table_name: str
+) -> None:
+    tokens = seed(yoto, table_name, expires_in=10)
+    # One boto3 session each, so the writes travel on separate connections, as from processes.
+    stores = [
+        TokenStore(boto3.session.Session().resource("dynamodb").Table(table_name)) for _ in range(3)
+    ]
+    barrier = threading.Barrier(len(stores))
+    winners: list[str] = []
+
+    def take(store: TokenStore, owner: str) -> None:
+        barrier.wait()
+        now = time.time()
+        if store.take_refresh_lock(tokens.refresh_token, owner, now, now + 30):
+            winners.append(owner)
+
+    threads = [threading.Thread(target=take, args=(s, f"owner-{i}")) for i, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(winners) == 1
+    assert stored_item(table_name)["refresh_lock_owner"] == winners[0]
+
+
+@pytest.mark.parametrize("table_speed", ["fast", "slow"])
+def test_concurrent_threads_spend_the_refresh_token_once(
+    yoto: FakeYoto, table_name: str, table_speed: str, request: pytest.FixtureRequest
+) -> None:
+    if table_speed == "slow":
+        request.getfixturevalue("slow_updates")
     old = seed(yoto, table_name, expires_in=10)
     yoto.set_refresh_delay(0.5)  # the winner is still refreshing when the others arrive
     managers = [make_manager(yoto, table_name, poll_interval_seconds=0.05) for _ in range(4)]

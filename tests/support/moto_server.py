@@ -1,4 +1,7 @@
-"""A real moto server on 127.0.0.1: boto3 talks HTTP to it exactly as it would to AWS."""
+"""A real moto server on 127.0.0.1: boto3 talks HTTP to it exactly as it would to AWS.
+
+It is the pipeline's emulated account (``yoto_smart_stream_ci.emulated_account``), which applies
+each DynamoDB write atomically as DynamoDB does."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from moto.server import ThreadedMotoServer
+from yoto_smart_stream_ci import emulated_account
 
 TEST_REGION = "eu-west-2"
 # moto's fixed account id; the credentials below are throwaway values moto accepts.
@@ -22,14 +25,9 @@ def free_port() -> int:
 
 @contextmanager
 def running_moto_server() -> Iterator[str]:
-    """Start a moto server and yield its endpoint URL."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    """Start a moto server on a free port and yield its endpoint URL."""
+    with emulated_account.running("127.0.0.1", 0) as endpoint:
+        yield endpoint
 
 
 def aws_env(endpoint: str) -> dict[str, str]:

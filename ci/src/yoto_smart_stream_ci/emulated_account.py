@@ -2,7 +2,8 @@
 
 ``python -m yoto_smart_stream_ci emulator`` runs it in the foreground on the host, and
 ``dagger call emulator`` runs the same command as a service; every AWS-facing command then
-takes ``--emulator URL`` and they all act on that one account, as on a real one.
+takes ``--emulator URL`` and they all act on that one account, as on a real one. The tests'
+moto server (tests/support/moto_server.py) is this one too.
 """
 
 from __future__ import annotations
@@ -11,11 +12,45 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+
+class AtomicDynamoDB:
+    """WSGI middleware that lets one DynamoDB call run at a time.
+
+    moto checks a write's condition and applies the write as two steps with nothing between
+    them to hold off a concurrent request, so two conditional writes to one item can both pass
+    (under load, two token refreshers both took the refresh lock and spent one refresh token
+    twice). DynamoDB applies each write to an item atomically; serialising the DynamoDB calls
+    gives the emulator that guarantee. No DynamoDB call waits on anything, so this costs little.
+    """
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # Every DynamoDB (and DynamoDB Streams) call names its operation in this header.
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
+            return self._app(environ, start_response)
+        with self._lock:
+            response = self._app(environ, start_response)
+            try:
+                return [b"".join(response)]
+            finally:
+                close = getattr(response, "close", None)
+                if close is not None:
+                    close()
 
 
 @contextmanager
@@ -26,14 +61,18 @@ def running(host: str, port: int) -> Iterator[str]:
         # here, as an OSError the command turns into one sentence.
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.bind((host, port))
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    app = AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    thread.start()
     try:
-        _, bound = server.get_host_and_port()
+        bound = server.server_address[1]
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a comparison
         yield f"http://{shown}:{bound}"
     finally:
-        server.stop()
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def wait_for_stop() -> None:
