@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
+from typing import Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import SecretStr
@@ -30,9 +31,15 @@ class SecretUnavailableError(Exception):
         self.public = public
 
 
-def _resolve(settings: Settings, direct: SecretStr | None, parameter: str | None, what: str) -> str:
+# Each is a Settings field holding the value, next to ``<name>_parameter`` naming its SSM parameter.
+SecretName = Literal["session_signing_key", "admin_bootstrap_password", "cloudfront_origin_secret"]
+
+
+def _resolve(settings: Settings, name: SecretName, what: str) -> str:
+    direct: SecretStr | None = getattr(settings, name)
     if direct is not None and direct.get_secret_value():
         return direct.get_secret_value()
+    parameter: str | None = getattr(settings, f"{name}_parameter")
     if parameter:
         return _read_parameter(settings, parameter, what)
     raise SecretUnavailableError(f"The {what} is not configured for this environment.")
@@ -57,21 +64,11 @@ def _read_parameter(settings: Settings, name: str, what: str) -> str:
 
 
 def session_signing_key(settings: Settings) -> str:
-    return _resolve(
-        settings,
-        settings.session_signing_key,
-        settings.session_signing_key_parameter,
-        "session signing key",
-    )
+    return _resolve(settings, "session_signing_key", "session signing key")
 
 
 def admin_bootstrap_password(settings: Settings) -> str:
-    return _resolve(
-        settings,
-        settings.admin_bootstrap_password,
-        settings.admin_bootstrap_password_parameter,
-        "admin bootstrap password",
-    )
+    return _resolve(settings, "admin_bootstrap_password", "admin bootstrap password")
 
 
 def cloudfront_origin_secret(settings: Settings) -> str | None:
@@ -81,12 +78,7 @@ def cloudfront_origin_secret(settings: Settings) -> str | None:
         and not settings.cloudfront_origin_secret_parameter
     ):
         return None
-    return _resolve(
-        settings,
-        settings.cloudfront_origin_secret,
-        settings.cloudfront_origin_secret_parameter,
-        "CloudFront origin secret",
-    )
+    return _resolve(settings, "cloudfront_origin_secret", "CloudFront origin secret")
 
 
 def smoke_credential(settings: Settings) -> str | None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
 from yoto_smart_stream.api.dependencies import (
@@ -19,9 +20,15 @@ from yoto_smart_stream.api.dependencies import (
 from yoto_smart_stream.api.errors import error_responses
 from yoto_smart_stream.api.ownership import may_change
 from yoto_smart_stream.core.audio_library import stream_url
-from yoto_smart_stream.core.storage.library import AUDIO_ID_PATTERN, CardRecord
+from yoto_smart_stream.core.settings import Settings
+from yoto_smart_stream.core.storage.library import (
+    AUDIO_ID_PATTERN,
+    AudioStore,
+    CardRecord,
+    CardStore,
+)
 from yoto_smart_stream.core.storage.users import UserRecord
-from yoto_smart_stream.core.yoto.client import YotoNotFoundError
+from yoto_smart_stream.core.yoto.client import YotoApiClient, YotoNotFoundError
 
 # Every route here may reach Yoto: 502 (nonsense answer) and 503 (outage) come from there.
 router = APIRouter(
@@ -56,7 +63,7 @@ class Deleted(BaseModel):
 
 
 def _chapters(
-    body: NewStreamingCard, settings: SettingsDep, audio: AudioStoreDep
+    body: NewStreamingCard, settings: Settings, audio: AudioStore
 ) -> list[dict[str, object]]:
     """One chapter per track, in the order given (the order the card plays)."""
     # Players fetch tracks over https; only a local preview (a loopback address, which no real
@@ -106,6 +113,50 @@ def _card(card: CardRecord) -> StreamingCard:
     )
 
 
+@dataclass(frozen=True)
+class CardWriter:
+    """What writing a card takes: the audio it plays, Yoto, and our record of the card."""
+
+    settings: Settings
+    audio: AudioStore
+    cards: CardStore
+    api: YotoApiClient
+
+    def write(
+        self,
+        body: NewStreamingCard,
+        *,
+        card_id: str | None,
+        created_at: int | None,
+        created_by: str,
+    ) -> StreamingCard:
+        """Write the card at Yoto (a new one, or ``card_id`` rewritten), then record it here."""
+        content: dict[str, object] = {
+            "title": body.title,
+            "content": {"chapters": _chapters(body, self.settings, self.audio)},
+        }
+        if card_id is not None:
+            content["cardId"] = card_id
+        written = self.api.create_content(content)
+        card = StreamingCard(
+            card_id=card_id or written["cardId"],
+            title=body.title,
+            audio_ids=body.audio_ids,
+            created_at=created_at or int(time.time()),
+        )
+        self.cards.put(CardRecord(**card.model_dump(), created_by=created_by))
+        return card
+
+
+def card_writer(
+    settings: SettingsDep, audio: AudioStoreDep, cards: CardStoreDep, api: YotoApiDep
+) -> CardWriter:
+    return CardWriter(settings, audio, cards, api)
+
+
+CardWriterDep = Annotated[CardWriter, Depends(card_writer)]
+
+
 def _owned_or_403(user: UserRecord, card: CardRecord, what: str) -> None:
     if not may_change(user, card.created_by):
         raise HTTPException(
@@ -119,24 +170,8 @@ def _owned_or_403(user: UserRecord, card: CardRecord, what: str) -> None:
     status_code=status.HTTP_201_CREATED,
     responses=WRITE_RESPONSES,
 )
-def create_card(
-    body: NewStreamingCard,
-    user: CurrentUser,
-    settings: SettingsDep,
-    audio: AudioStoreDep,
-    cards: CardStoreDep,
-    api: YotoApiDep,
-) -> StreamingCard:
-    chapters = _chapters(body, settings, audio)
-    card = api.create_content({"title": body.title, "content": {"chapters": chapters}})
-    created = StreamingCard(
-        card_id=card["cardId"],
-        title=body.title,
-        audio_ids=body.audio_ids,
-        created_at=int(time.time()),
-    )
-    cards.put(CardRecord(**created.model_dump(), created_by=user.username))
-    return created
+def create_card(body: NewStreamingCard, user: CurrentUser, writer: CardWriterDep) -> StreamingCard:
+    return writer.write(body, card_id=None, created_at=None, created_by=user.username)
 
 
 @router.get("", response_model=list[StreamingCard])
@@ -147,29 +182,16 @@ def list_cards(user: CurrentUser, cards: CardStoreDep) -> list[StreamingCard]:
 
 @router.put("/{card_id}", response_model=StreamingCard, responses=WRITE_RESPONSES)
 def update_card(
-    card_id: CardId,
-    body: NewStreamingCard,
-    user: CurrentUser,
-    settings: SettingsDep,
-    audio: AudioStoreDep,
-    cards: CardStoreDep,
-    api: YotoApiDep,
+    card_id: CardId, body: NewStreamingCard, user: CurrentUser, writer: CardWriterDep
 ) -> StreamingCard:
     """New title or tracks (reordered, added, removed): the same Yoto card is rewritten."""
-    existing = cards.get(card_id)
+    existing = writer.cards.get(card_id)
     if existing is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No streaming card {card_id!r}.")
     _owned_or_403(user, existing, "change")
-    chapters = _chapters(body, settings, audio)
-    api.create_content({"cardId": card_id, "title": body.title, "content": {"chapters": chapters}})
-    updated = StreamingCard(
-        card_id=card_id,
-        title=body.title,
-        audio_ids=body.audio_ids,
-        created_at=existing.created_at or int(time.time()),
+    return writer.write(
+        body, card_id=card_id, created_at=existing.created_at, created_by=existing.created_by
     )
-    cards.put(CardRecord(**updated.model_dump(), created_by=existing.created_by))
-    return updated
 
 
 @router.delete("/{card_id}", response_model=Deleted, responses=error_responses(403, 404, 409))

@@ -197,6 +197,15 @@ def _not_self(admin: UserRecord, username: str, verb: str) -> None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"You cannot {verb} your own account.")
 
 
+def _set_disabled(users: UserStore, username: str, disabled: bool) -> UserOut:
+    if not users.set_disabled(username, disabled):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
+    changed = users.get(username)
+    if changed is None:  # deleted between the two calls
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
+    return UserOut.of(changed)
+
+
 @router.post(
     "/admin/users/{username}/disable",
     response_model=UserOut,
@@ -204,12 +213,7 @@ def _not_self(admin: UserRecord, username: str, verb: str) -> None:
 )
 def disable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> UserOut:
     _not_self(admin, username, "disable")
-    if not users.set_disabled(username, True):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
-    disabled = users.get(username)
-    if disabled is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
-    return UserOut.of(disabled)
+    return _set_disabled(users, username, disabled=True)
 
 
 @router.post(
@@ -218,12 +222,7 @@ def disable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> U
     responses=error_responses(401, 403, 404),
 )
 def enable_user(username: Username, admin: AdminUser, users: UserStoreDep) -> UserOut:
-    if not users.set_disabled(username, False):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
-    enabled = users.get(username)
-    if enabled is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No user {username!r}.")
-    return UserOut.of(enabled)
+    return _set_disabled(users, username, disabled=False)
 
 
 @router.delete(
