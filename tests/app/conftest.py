@@ -64,6 +64,20 @@ class Stack:
 
 
 @contextmanager
+def client_from(stack: Stack, address: str) -> Iterator[httpx.Client]:
+    """A client whose requests come from ``address`` (another loopback address, e.g. 127.0.0.2),
+    so the app sees another peer exactly as API Gateway's ``sourceIp`` would differ."""
+    transport = httpx.HTTPTransport(local_address=address)
+    with httpx.Client(base_url=stack.base_url, transport=transport, timeout=30) as client:
+        yield client
+
+
+def login(client: httpx.Client, username: str, password: str) -> httpx.Response:
+    """One sign-in attempt, whatever its answer (``Stack.login`` insists on success)."""
+    return client.post("/api/user/login", json={"username": username, "password": password})
+
+
+@contextmanager
 def stack_with(yoto: FakeYoto, **extra: str) -> Iterator[Stack]:
     """A served app on fresh moto resources; ``extra`` sets Settings fields."""
     table, bucket = create_app_resources()

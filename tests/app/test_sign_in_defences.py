@@ -8,14 +8,13 @@ Different source addresses are real: the client binds its socket to another loop
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 
 import boto3
 import httpx
 import pytest
 
-from tests.app.conftest import ADMIN_PASSWORD, Stack, stack_with
+from tests.app.conftest import ADMIN_PASSWORD, Stack, client_from, login, stack_with
 from tests.support.app_server import app_env, running_app_server
 from tests.support.yoto_fake import FakeYoto
 from yoto_smart_stream.api.security import SESSION_COOKIE
@@ -24,17 +23,6 @@ from yoto_smart_stream.core.storage import schema
 ATTACKER = "127.0.0.2"
 OWNER = "127.0.0.3"
 KID_PASSWORD = "twelve chars!"
-
-
-@contextmanager
-def client_from(stack: Stack, address: str) -> Iterator[httpx.Client]:
-    transport = httpx.HTTPTransport(local_address=address)
-    with httpx.Client(base_url=stack.base_url, transport=transport, timeout=30) as client:
-        yield client
-
-
-def login(client: httpx.Client, username: str, password: str) -> httpx.Response:
-    return client.post("/api/user/login", json={"username": username, "password": password})
 
 
 def test_a_strangers_guesses_never_lock_the_owner_out(stack: Stack) -> None:

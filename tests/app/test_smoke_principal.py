@@ -11,30 +11,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import boto3
-import httpx
 
-from tests.app.conftest import ADMIN_PASSWORD, Stack, stack_with
+from tests.app.conftest import ADMIN_PASSWORD, Stack, client_from, login, stack_with
 from tests.support.yoto_fake import FakeYoto
 from yoto_smart_stream.core.settings import Settings
 from yoto_smart_stream_ci import environments
 
 PRINCIPAL = "pipeline:smoke"
 PIPELINE = "127.0.0.4"  # the pipeline's address; the outsider shares it (one CI runner egress)
-
-
-@contextmanager
-def client_from(stack: Stack, address: str) -> Iterator[httpx.Client]:
-    transport = httpx.HTTPTransport(local_address=address)
-    with httpx.Client(base_url=stack.base_url, transport=transport, timeout=30) as client:
-        yield client
-
-
-def login(client: httpx.Client, username: str, password: str) -> httpx.Response:
-    return client.post("/api/user/login", json={"username": username, "password": password})
 
 
 def test_the_app_and_the_pipeline_name_the_same_principal() -> None:

@@ -47,11 +47,22 @@ def login(url: str, username: str, password: str) -> int:
     return response.status_code
 
 
-def deploy_args(build: Path, tarball: Path, commit: str) -> list[str]:
-    return [
+def deploy_env(runner: PipelineRunner, build: Path, tarball: Path, commit: str) -> str:
+    """Deploy ENV (its smoke test included) and return what it printed; any failure fails the
+    test with the end of both outputs."""
+    result = runner.run(
         "deploy", "--env", ENV, "--build-dir", str(build), "--oci-tarball", str(tarball),
         "--commit", commit, "--no-cloudfront",
-    ]  # fmt: skip
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def teardown(runner: PipelineRunner) -> None:
+    """Tear ENV down and check it left nothing behind."""
+    torn = runner.run("teardown", "--env", ENV)
+    assert torn.returncode == 0, torn.stdout + torn.stderr
+    assert remaining_of(runner.endpoint, ENV) == []
 
 
 @pytest.fixture
@@ -66,8 +77,7 @@ def test_an_outsider_who_locks_admin_and_the_smoke_name_cannot_fail_the_next_dep
 ) -> None:
     password = secrets.token_urlsafe(18)
     runner = PipelineRunner(endpoint, secrets={ADMIN_PASSWORD_VAR: password})
-    first = runner.run(*deploy_args(built_package, tarball, "first0000001"))
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    deploy_env(runner, built_package, tarball, "first0000001")
 
     with deployed_api(endpoint) as url:
         for _ in range(OUTSIDER_FAILURES_PER_NAME):
@@ -76,18 +86,14 @@ def test_an_outsider_who_locks_admin_and_the_smoke_name_cannot_fail_the_next_dep
         # The outsider's lock holds: the admin's right password from this address is refused.
         assert login(url, "admin", password) == 429
 
-    second = runner.run(*deploy_args(built_package, tarball, "second000002"))
-    out = second.stdout
-    assert second.returncode == 0, out[-3000:] + second.stderr[-3000:]
+    out = deploy_env(runner, built_package, tarball, "second000002")
     assert f"[PASS] sign-in: logged in as {environments.SMOKE_PRINCIPAL}" in out
     assert "[PASS] read-only: a write as the smoke principal is refused (HTTP 403)" in out
     assert "Smoke test passed." in out
     with deployed_api(endpoint) as url:
         assert login(url, "admin", password) == 429  # still locked: the deploy got past it
 
-    torn = runner.run("teardown", "--env", ENV)
-    assert torn.returncode == 0, torn.stdout + torn.stderr
-    assert remaining_of(endpoint, ENV) == []
+    teardown(runner)
 
 
 def test_a_later_deploy_with_another_admin_password_still_passes_its_smoke_test(
@@ -95,19 +101,14 @@ def test_a_later_deploy_with_another_admin_password_still_passes_its_smoke_test(
 ) -> None:
     first_password = secrets.token_urlsafe(18)
     runner = PipelineRunner(endpoint, secrets={ADMIN_PASSWORD_VAR: first_password})
-    first = runner.run(*deploy_args(built_package, tarball, "first0000001"))
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    deploy_env(runner, built_package, tarball, "first0000001")
     with deployed_api(endpoint) as url:
         assert login(url, "admin", first_password) == 200  # the first admin now exists
 
     changed = PipelineRunner(endpoint, secrets={ADMIN_PASSWORD_VAR: secrets.token_urlsafe(18)})
-    second = changed.run(*deploy_args(built_package, tarball, "second000002"))
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert "Smoke test passed." in second.stdout
+    assert "Smoke test passed." in deploy_env(changed, built_package, tarball, "second000002")
 
-    torn = runner.run("teardown", "--env", ENV)
-    assert torn.returncode == 0, torn.stdout + torn.stderr
-    assert remaining_of(endpoint, ENV) == []
+    teardown(runner)
 
 
 def test_each_deploy_writes_a_new_256_bit_smoke_credential(
@@ -116,13 +117,11 @@ def test_each_deploy_writes_a_new_256_bit_smoke_credential(
     runner = PipelineRunner(endpoint)
     seen = []
     for commit in ("first0000001", "second000002"):
-        result = runner.run(*deploy_args(built_package, tarball, commit))
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        deploy_env(runner, built_package, tarball, commit)
         with patched_environ(aws_env(endpoint)):
             target = AwsTarget.from_environ({**aws_env(endpoint), "YOTO_PIPELINE_EMULATOR": "1"})
             seen.append(deploy.read_smoke_credential(target, ENV))
     assert all(value and len(value) >= 43 for value in seen)  # 32 bytes, base64url
     assert seen[0] != seen[1]
     assert not any(value and value in out for value in seen for out in runner.outputs)
-    torn = runner.run("teardown", "--env", ENV)
-    assert torn.returncode == 0, torn.stdout + torn.stderr
+    teardown(runner)
