@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.sam_template import substitute
 from yoto_smart_stream_ci import cloudformation, emulator, lint
 from yoto_smart_stream_ci.aws import AwsTarget
 from yoto_smart_stream_ci.cloudformation import TemplateError
@@ -116,6 +117,39 @@ def test_policies_resolve_all_the_way_down() -> None:
     dev = emulator.resolve_policies(template, {"Env": "dev"})["Resources"]["Table"]
     assert dev["DeletionPolicy"] == "Delete"
     assert "UpdateReplacePolicy" not in dev
+
+
+def test_sub_takes_its_variables_then_the_values_given_then_the_lookup() -> None:
+    values = {"Env": "pr-42", **cloudformation.pseudo_parameters("123456789012", "eu-west-2")}
+    sub = cloudformation.substitute
+    assert sub("arn:${AWS::Partition}:s3:::yoto-${Env}", values) == "arn:aws:s3:::yoto-pr-42"
+    # The list form's variables win over a parameter of the same name, as in CloudFormation.
+    assert sub(["${Env}/${Name}", {"Env": "mine", "Name": "x"}], values) == "mine/x"
+    assert sub("${Api.Arn} in ${Env}", values, lambda name: f"<{name}>") == "<Api.Arn> in pr-42"
+    assert cloudformation.pseudo_parameters("1", "cn-north-1", "aws-cn")["AWS::URLSuffix"] == (
+        "amazonaws.com.cn"
+    )
+
+
+def test_sub_escapes_and_list_form_mean_the_same_in_the_tests_helper() -> None:
+    # The tests' former copy left ${!Literal} as it stood and could not read the list form.
+    assert substitute({"Fn::Sub": "${Environment}/${!aws:userid}"}, {"Environment": "dev"}) == (
+        "dev/${aws:userid}"
+    )
+    assert substitute({"Fn::Sub": ["${A}-${AWS::Region}", {"A": "a"}]}, {}) == "a-eu-west-2"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("${Nope}", "Fn::Sub names Nope, for which no value is given"),
+        (["${A}"], "takes a string or \\[string, variables\\]"),
+        ({"Ref": "A"}, "takes a string or"),
+    ],
+)
+def test_a_sub_that_cannot_be_evaluated_is_refused_with_a_sentence(args: Any, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        cloudformation.substitute(args, {})
 
 
 @pytest.mark.parametrize(

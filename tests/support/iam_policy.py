@@ -307,10 +307,7 @@ class Resolver:
         """The parameter values, and the pseudo parameters of this account and region."""
         return {
             **self.parameters,
-            "AWS::AccountId": self.account,
-            "AWS::Region": self.region,
-            "AWS::Partition": self.partition,
-            "AWS::URLSuffix": "amazonaws.com",
+            **cloudformation.pseudo_parameters(self.account, self.region, self.partition),
         }
 
     def ref(self, name: str) -> str:
@@ -336,25 +333,21 @@ class Resolver:
                 logical, attribute = value if isinstance(value, list) else value.split(".", 1)
                 return self.attribute(logical, attribute)
             if key == "Fn::Sub":
-                text, variables = (value, {}) if isinstance(value, str) else value
-                return self._sub(text, {k: self.resolve(v) for k, v in variables.items()})
+                if isinstance(value, list) and len(value) == 2:
+                    text, variables = value
+                    value = [text, {k: self.resolve(v) for k, v in variables.items()}]
+                return cloudformation.substitute(value, {}, self._named)
             if key == "Fn::If":
                 name, when_true, when_false = value
                 return self.resolve(when_true if self.condition(name) else when_false)
         return {k: self.resolve(v) for k, v in node.items()}
 
-    def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in variables:
-                return str(variables[name])
-            if "." in name:
-                logical, attribute = name.split(".", 1)
-                return self.attribute(logical, attribute)
-            return self.ref(name)
-
-        # ${!Literal} is CloudFormation's escape for a literal ${Literal} (an IAM variable).
-        return re.sub(r"\$\{!([^}]*)\}", r"${\1}", re.sub(r"\$\{([^}!]+)\}", replace, text))
+    def _named(self, name: str) -> str:
+        """What ``${name}`` in an ``Fn::Sub`` stands for: ``Resource.Attribute``, else a Ref."""
+        if "." in name:
+            logical, attribute = name.split(".", 1)
+            return self.attribute(logical, attribute)
+        return self.ref(name)
 
 
 def policy_size(document: Mapping[str, Any]) -> int:

@@ -9,7 +9,6 @@ rather than on the template text.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -85,16 +84,12 @@ def substitute(
 ) -> str:
     """The string a ``Fn::Sub`` yields in the test account, given parameter values and, for
     references to resources (``HttpApi``, ``Distribution.DomainName``), ``attributes``."""
-    text = value["Fn::Sub"] if isinstance(value, dict) else value
     known = {
         **(attributes or {}),
         **parameters,
-        "AWS::AccountId": TEST_ACCOUNT_ID,
-        "AWS::Region": TEST_REGION,
-        "AWS::Partition": "aws",
-        "AWS::URLSuffix": "amazonaws.com",
+        **cloudformation.pseudo_parameters(TEST_ACCOUNT_ID, TEST_REGION),
     }
-    return re.sub(r"\$\{([\w:.]+)\}", lambda m: known[m[1]], text)
+    return cloudformation.substitute(value["Fn::Sub"] if isinstance(value, dict) else value, known)
 
 
 def deployed(env: str, **overrides: Any) -> dict[str, Any]:

@@ -8,7 +8,9 @@ One implementation, used by the emulator deploy (``emulator.py``) and by the tes
 - ``sam_transform``: the ``AWS::Serverless-2016-10-31`` transform with samtranslator, the
   library CloudFormation's own transform runs, in the region given;
 - ``evaluate_conditions``: the template's ``Conditions`` for concrete parameter values;
-- ``resolve``: ``Fn::If``, ``Ref: AWS::NoValue`` and parameter ``Ref``s in any fragment.
+- ``resolve``: ``Fn::If``, ``Ref: AWS::NoValue`` and parameter ``Ref``s in any fragment;
+- ``substitute``: the string an ``Fn::Sub`` yields, given the values its names stand for
+  (``pseudo_parameters`` gives an account's and region's).
 
 Everything that cannot be evaluated is a :class:`TemplateError` with one sentence, never a
 silent guess: CloudFormation refuses such a template too.
@@ -17,6 +19,7 @@ silent guess: CloudFormation refuses such a template too.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -24,6 +27,8 @@ from typing import Any, Final
 Template = dict[str, Any]
 
 CONDITION_FUNCTIONS: Final = ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition")
+# ${Name}, or ${!Literal}: CloudFormation's escape for a literal ${Literal} (an IAM variable).
+SUB_REFERENCE: Final = re.compile(r"\$\{(!?)([^}]*)\}")
 
 
 class TemplateError(ValueError):
@@ -198,3 +203,50 @@ def resolve(
         return node
 
     return walk(fragment)
+
+
+def pseudo_parameters(account: str, region: str, partition: str = "aws") -> dict[str, str]:
+    """``AWS::AccountId``, ``AWS::Region``, ``AWS::Partition`` and ``AWS::URLSuffix`` there."""
+    return {
+        "AWS::AccountId": account,
+        "AWS::Region": region,
+        "AWS::Partition": partition,
+        "AWS::URLSuffix": "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com",
+    }
+
+
+def substitute(
+    args: Any, values: Mapping[str, Any], lookup: Callable[[str], Any] | None = None
+) -> str:
+    """The string ``{"Fn::Sub": args}`` yields: ``args`` is its text, or ``[text, variables]``.
+
+    ``${Name}`` is the variable ``Name`` where ``variables`` has it, else ``values[Name]`` (a
+    parameter, pseudo parameter, resource or ``Resource.Attribute``), else ``lookup(Name)``;
+    ``${!Literal}`` is the literal ``${Literal}``. Variables are taken as given: resolve any
+    intrinsic in them first.
+    """
+    if isinstance(args, str):
+        text, variables = args, {}
+    elif (
+        isinstance(args, list)
+        and len(args) == 2
+        and isinstance(args[0], str)
+        and isinstance(args[1], dict)
+    ):
+        text, variables = args
+    else:
+        raise TemplateError(f"Fn::Sub takes a string or [string, variables], not {args!r}.")
+
+    def replace(match: re.Match[str]) -> str:
+        literal, name = match.groups()
+        if literal:
+            return "${" + name + "}"
+        if name in variables:
+            return str(variables[name])
+        if name in values:
+            return str(values[name])
+        if lookup is not None:
+            return str(lookup(name))
+        raise TemplateError(f"Fn::Sub names {name}, for which no value is given.")
+
+    return SUB_REFERENCE.sub(replace, text)

@@ -25,9 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from samcli.yamlhelper import yaml_parse
-
-from yoto_smart_stream_ci import emulator, environments, sam
+from yoto_smart_stream_ci import cloudformation, emulator, environments, sam
 from yoto_smart_stream_ci.aws import AwsTarget
 
 EMULATOR_METADATA_KEY = "YotoPipelineEmulator"
@@ -178,7 +176,7 @@ def ensure_network_stack(target: AwsTarget, template: Path) -> str:
     if emulator.stack_exists(cfn, stack):
         return f"{stack} already exists"
     status = emulator.apply_stack(
-        target, stack, yaml_parse(template.read_text()), {}, {"Project": environments.PROJECT}
+        target, stack, cloudformation.load_template(template), {}, {"Project": environments.PROJECT}
     )
     return f"created {stack} ({status})"
 
@@ -194,7 +192,7 @@ def deploy_stack(
         status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
         return DeployedStack(stack, status, emulator.stack_outputs(target, stack))
 
-    template = yaml_parse(packaged.read_text())
+    template = cloudformation.load_template(packaged)
     expanded = emulator.resolve_policies(
         emulator.expand_transform(template, parameters, target), parameters
     )
@@ -451,7 +449,7 @@ def describe_changes(
         bucket = environments.artifact_bucket_name(target.account_id(), target.region)
         return run(sam.deploy_args(env, packaged, parameters, target.region, bucket, execute=False))
     cfn = target.client("cloudformation")
-    expanded = emulator.expand_transform(yaml_parse(packaged.read_text()), parameters, target)
+    expanded = emulator.expand_transform(cloudformation.load_template(packaged), parameters, target)
     stripped = emulator.strip_unsupported(expanded, emulator.supported_resource_types())
     exists = emulator.stack_exists(cfn, stack)
     name = f"plan-{int(time.time())}"
