@@ -226,6 +226,32 @@ def test_rejected_refresh_token_unlinks_the_account(yoto: FakeYoto, table_name: 
         manager.get_access_token()
 
 
+def test_a_refusal_after_the_lease_passed_leaves_the_new_holders_account_linked(
+    yoto: FakeYoto, table_name: str
+) -> None:
+    """A refresh that outlives its lease: another process takes the lock over the same refresh
+    token and spends it, so the Yoto cloud refuses the first one. The first must not unlink
+    the account under the process that now holds the lock."""
+    seed(yoto, table_name, expires_in=10)
+    table = boto3.resource("dynamodb").Table(table_name)
+
+    class TakenOverMidRefresh(YotoAuthClient):
+        def refresh(self, refresh_token: str) -> TokenSet:
+            table.update_item(
+                Key=schema.tokens_key(),
+                UpdateExpression="SET refresh_lock_owner = :o, refresh_lock_until = :u",
+                ExpressionAttributeValues={":o": "successor", ":u": Decimal(str(time.time() + 30))},
+            )
+            yoto.revoke_refresh_tokens()  # the successor's refresh spent it first
+            return super().refresh(refresh_token)
+
+    auth = TakenOverMidRefresh(base_url=yoto.base_url, client_id=yoto.client_id, audience=AUDIENCE)
+    manager = YotoTokenManager(TokenStore(table), auth)
+    with pytest.raises(YotoRefreshRejectedError):
+        manager.get_access_token()
+    assert stored_item(table_name)["refresh_lock_owner"] == "successor"
+
+
 def test_outage_during_refresh_releases_the_lock(yoto: FakeYoto, table_name: str) -> None:
     seed(yoto, table_name, expires_in=10)
     manager = make_manager(yoto, table_name, lock_seconds=300)

@@ -107,13 +107,16 @@ class TokenStore:
             )
         )
 
-    def delete_if_refresh_token(self, spent: str) -> bool:
-        """Drop a dead refresh token, unless a new login already replaced it."""
+    def delete_if_refresh_token(self, spent: str, owner: str) -> bool:
+        """Drop a dead refresh token, unless a new login already replaced it or ``owner`` no
+        longer holds the refresh lock: a refresh that outlived its lease may have been refused
+        because the process that took over spent the token, and that one's result must land."""
         return conditional_write(
             lambda: self._table.delete_item(
                 Key=schema.tokens_key(),
-                ConditionExpression="refresh_token = :spent",
-                ExpressionAttributeValues={":spent": spent},
+                ConditionExpression="refresh_token = :spent AND #owner = :owner",
+                ExpressionAttributeNames={"#owner": LOCK_OWNER},
+                ExpressionAttributeValues={":spent": spent, ":owner": owner},
             )
         )
 

@@ -120,7 +120,7 @@ class YotoTokenManager:
             tokens = self._auth.refresh(current.refresh_token)
         except YotoRefreshRejectedError:
             # The refresh token is dead: drop it so the API says "not linked" from now on.
-            self._store.delete_if_refresh_token(current.refresh_token)
+            self._store.delete_if_refresh_token(current.refresh_token, self._owner)
             raise
         except BaseException:
             self._store.release_refresh_lock(self._owner)
