@@ -260,6 +260,18 @@ def test_stale_cleanup_reads_and_removes_every_previews_artifacts_and_writes_non
     assert not is_allowed(preview_role, wide, artifact_bucket_policy)
 
 
+def test_the_lifecycle_rule_expires_every_previews_artifacts_and_never_prods_or_devs() -> None:
+    rules = load_template(BOOTSTRAP_TEMPLATE)["Resources"]["ArtifactBucket"]["Properties"][
+        "LifecycleConfiguration"
+    ]["Rules"]
+    expiring = [r["Prefix"] for r in rules if r["Status"] == "Enabled" and "ExpirationInDays" in r]
+    preview = environments.artifact_prefix("pr-7", f"{PREVIEW_ROLE_ID}:pr-7")
+    assert any(preview.startswith(prefix) for prefix in expiring), expiring
+    for env in ("prod", "dev"):
+        kept = environments.artifact_prefix(env, f"{PREVIEW_ROLE_ID}:{env}")
+        assert not any(kept.startswith(prefix) for prefix in expiring), (env, expiring)
+
+
 # ------------------------------------------------------------ CloudFront -> API origin secret
 # moto does not run CloudFront, so these check the rendered template: what CloudFormation
 # would hand to CloudFront and to the function for each environment.

@@ -100,6 +100,28 @@ def test_image_tags_belong_to_exactly_one_env(env: str, tag: str, belongs: bool)
     assert environments.is_image_tag_of(env, environments.image_tag(env, "0123456789abcdef"))
 
 
+@pytest.mark.parametrize(
+    ("env", "caller", "prefix"),
+    [
+        ("prod", "AROAPROD:main", "prod/"),
+        ("dev", "AROADEV:develop", "dev/"),
+        # A preview's prefix is the aws:userid of its own session, whichever session asks.
+        ("pr-7", "AROAPREVIEW:pr-7", "previews/AROAPREVIEW:pr-7/"),
+        ("pr-7", "AROAPREVIEW:stale-cleanup", "previews/AROAPREVIEW:pr-7/"),
+        ("pr-7", "AIDAADMINUSER", "previews/AIDAADMINUSER:pr-7/"),  # an IAM user: no session
+    ],
+)
+def test_artifact_prefixes(env: str, caller: str, prefix: str) -> None:
+    assert environments.artifact_prefix(env, caller) == prefix
+
+
+def test_a_preview_prefix_needs_the_callers_id() -> None:
+    with pytest.raises(ValueError, match="user id is empty"):
+        environments.artifact_prefix("pr-7", ":pr-7")
+    with pytest.raises(environments.EnvironmentNameError, match="Invalid environment name"):
+        environments.artifact_prefix("pr-7/../prod", "AROAX:pr-7")
+
+
 def test_package_and_build_arguments() -> None:
     prefix = environments.artifact_prefix("dev", "AROAEXAMPLE:dev-deploy")
     args = sam.package_args(prefix, Path("build"), "bucket", "eu-west-2", Path("out.yaml"))
