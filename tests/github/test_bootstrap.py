@@ -95,7 +95,7 @@ def _env_resources(env: str) -> list[str]:
         arn.format("dynamodb", f"table/{table}/index/by-player"),
         *[f"arn:aws:s3:::{b}" for b in buckets],
         *[f"arn:aws:s3:::{b}/audio/track.mp3" for b in buckets],
-        f"arn:aws:s3:::{artifacts}/{environments.artifact_prefix(env)}0123abcd",
+        f"arn:aws:s3:::{artifacts}/{environments.artifact_prefix(env, f'{PREVIEW_ROLE_ID}:{env}')}0123abcd",
         arn.format("lambda", f"function:{environments.api_function_name(env)}"),
         f"arn:aws:iam::{ACCOUNT}:role/{stack}-ApiFunctionRole-AB12CD34EF56",
         f"arn:aws:iam::{ACCOUNT}:role/{stack}-MqttTaskRole-AB12CD34EF56",

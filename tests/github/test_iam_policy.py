@@ -132,3 +132,27 @@ def test_a_resource_policy_allow_grants_only_the_principal_it_names() -> None:
     assert not is_allowed(
         [], Request("s3:GetObject", "arn:aws:s3:::b/k", someone), allow_cloudfront
     )
+
+
+def test_not_resource_with_a_variable_denies_everything_but_the_callers_own_prefix() -> None:
+    """A Deny with ``NotResource`` matches every resource except those listed (IAM User Guide,
+    "IAM JSON policy elements: NotResource"); the variable is resolved per request."""
+    deny_elsewhere = {
+        "Effect": "Deny",
+        "Action": "s3:*",
+        "NotResource": ["arn:aws:s3:::b", "arn:aws:s3:::b/previews/${aws:userid}/*"],
+    }
+    allow = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
+    caller = {"aws:userid": "AROAX:pr-7"}
+    own = Request("s3:GetObject", "arn:aws:s3:::b/previews/AROAX:pr-7/k", caller)
+    other = Request("s3:GetObject", "arn:aws:s3:::b/previews/AROAX:pr-70/k", caller)
+    bucket = Request("s3:ListBucket", "arn:aws:s3:::b", caller)
+    elsewhere = Request("s3:GetObject", "arn:aws:s3:::other/previews/AROAX:pr-7/k", caller)
+    assert is_allowed([allow, deny_elsewhere], own)
+    assert is_allowed([allow, deny_elsewhere], bucket)
+    assert not is_allowed([allow, deny_elsewhere], other)
+    assert not is_allowed([allow, deny_elsewhere], elsewhere)
+    # An allow with NotResource grants what it does not list, nothing it lists.
+    allow_but = {"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::b/*"}
+    assert is_allowed([allow_but], elsewhere)
+    assert not is_allowed([allow_but], own)

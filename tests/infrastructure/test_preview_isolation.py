@@ -146,6 +146,132 @@ def test_no_preview_session_reaches_prod_or_dev_buckets(
     )
 
 
+# -------------------------------------------------- the shared artifacts bucket (sam package)
+
+ARTIFACT_OBJECT_ACTIONS = [
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+]
+ARTIFACTS = environments.artifact_bucket_name(TEST_ACCOUNT_ID, TEST_REGION)
+
+
+def _session(name: str) -> dict[str, str]:
+    """The request context of the preview-role session ``name``, as IAM builds it."""
+    return {
+        "aws:userid": f"{PREVIEW_ROLE_ID}:{name}",
+        "aws:PrincipalArn": (
+            f"arn:aws:iam::{TEST_ACCOUNT_ID}:role/{environments.deploy_role_name('pr-1')}"
+        ),
+    }
+
+
+def _artifact_keys(env: str, *, legacy: bool) -> list[str]:
+    """Where ``env``'s packaged code and release records live: the prefix the pipeline computes
+    for it as the preview role (any session of it) and, with ``legacy``, for a preview the
+    pr-<N>/ prefix previews were packaged under before."""
+    prefix = environments.artifact_prefix(env, f"{PREVIEW_ROLE_ID}:{STALE_CLEANUP}")
+    keys = [f"{prefix}0123abcd", f"{prefix}releases/last-deploy.json"]
+    return keys + ([f"{env}/0123abcd"] if legacy and env.startswith("pr-") else [])
+
+
+def _artifact_requests(env: str, session_name: str, *, legacy: bool = True) -> list[Request]:
+    """Every object action on ``env``'s artifacts, and listing its versions, by ``session_name``."""
+    context = _session(session_name)
+    requests = [
+        Request(action, f"arn:aws:s3:::{ARTIFACTS}/{key}", context)
+        for key in _artifact_keys(env, legacy=legacy)
+        for action in ARTIFACT_OBJECT_ACTIONS
+    ]
+    prefix = environments.artifact_prefix(env, context["aws:userid"])
+    listing = {**context, "s3:prefix": prefix}
+    return [*requests, Request("s3:ListBucketVersions", f"arn:aws:s3:::{ARTIFACTS}", listing)]
+
+
+@pytest.fixture(scope="module")
+def artifact_bucket_policy() -> list[dict[str, Any]]:
+    template = load_template(BOOTSTRAP_TEMPLATE)
+    resolver = Resolver(
+        template, {"GitHubRepository": "earchibald/yoto-smart-stream"}, TEST_ACCOUNT_ID, TEST_REGION
+    )
+    policy = resolver.resolve(template["Resources"]["ArtifactBucketPolicy"])
+    statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _allowed(
+    identity: list[dict[str, Any]], bucket_policy: list[dict[str, Any]], requests: list[Request]
+) -> list[str]:
+    return [f"{r.action} {r.resource}" for r in requests if is_allowed(identity, r, bucket_policy)]
+
+
+@pytest.mark.parametrize("attacker", ["pr-42", "pr-70"])  # pr-7 is a prefix of pr-70
+def test_a_preview_session_cannot_read_write_or_delete_another_previews_artifacts(
+    preview_role: list[dict[str, Any]], artifact_bucket_policy: list[dict[str, Any]], attacker: str
+) -> None:
+    """One bucket holds every environment's `sam package` output; pr-42's session can read,
+    overwrite and delete only its own (issue 12, item 8)."""
+    assert (
+        _allowed(preview_role, artifact_bucket_policy, _artifact_requests("pr-7", attacker)) == []
+    )
+    # Its own deploy and teardown still work: every action, and listing its own versions.
+    own = _artifact_requests(attacker, attacker, legacy=False)
+    assert len(_allowed(preview_role, artifact_bucket_policy, own)) == len(own)
+
+
+@pytest.mark.parametrize("victim", ["prod", "dev"])
+def test_no_preview_session_reaches_prod_or_dev_artifacts(
+    preview_role: list[dict[str, Any]], artifact_bucket_policy: list[dict[str, Any]], victim: str
+) -> None:
+    for session in ("pr-42", STALE_CLEANUP, victim):
+        requests = _artifact_requests(victim, session)
+        assert _allowed(preview_role, artifact_bucket_policy, requests) == [], session
+
+
+def test_the_artifact_bucket_refuses_other_previews_even_to_an_allow_everything_role(
+    artifact_bucket_policy: list[dict[str, Any]],
+) -> None:
+    """The bucket policy holds by itself, as the environments' own bucket policies do."""
+    everything = [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]
+    objects = [
+        r for r in _artifact_requests("pr-7", "pr-42") if r.action != "s3:ListBucketVersions"
+    ]
+    assert _allowed(everything, artifact_bucket_policy, objects) == []
+    own = _artifact_requests("pr-42", "pr-42", legacy=False)
+    assert len(_allowed(everything, artifact_bucket_policy, own)) == len(own)
+
+
+def test_stale_cleanup_reads_and_removes_every_previews_artifacts_and_writes_none(
+    preview_role: list[dict[str, Any]], artifact_bucket_policy: list[dict[str, Any]]
+) -> None:
+    requests = _artifact_requests("pr-7", STALE_CLEANUP, legacy=False)
+    allowed = _allowed(preview_role, artifact_bucket_policy, requests)
+    expected = [f"{r.action} {r.resource}" for r in requests if r.action != "s3:PutObject"]
+    assert sorted(allowed) == sorted(expected)
+    listing = Request(
+        "s3:ListBucketVersions",
+        f"arn:aws:s3:::{ARTIFACTS}",
+        {**_session(STALE_CLEANUP), "s3:prefix": "previews/"},
+    )
+    assert is_allowed(preview_role, listing, artifact_bucket_policy)
+    wide = Request("s3:ListBucketVersions", listing.resource, {**listing.context, "s3:prefix": ""})
+    assert not is_allowed(preview_role, wide, artifact_bucket_policy)
+
+
+def test_the_lifecycle_rule_expires_every_previews_artifacts_and_never_prods_or_devs() -> None:
+    rules = load_template(BOOTSTRAP_TEMPLATE)["Resources"]["ArtifactBucket"]["Properties"][
+        "LifecycleConfiguration"
+    ]["Rules"]
+    expiring = [r["Prefix"] for r in rules if r["Status"] == "Enabled" and "ExpirationInDays" in r]
+    preview = environments.artifact_prefix("pr-7", f"{PREVIEW_ROLE_ID}:pr-7")
+    assert any(preview.startswith(prefix) for prefix in expiring), expiring
+    for env in ("prod", "dev"):
+        kept = environments.artifact_prefix(env, f"{PREVIEW_ROLE_ID}:{env}")
+        assert not any(kept.startswith(prefix) for prefix in expiring), (env, expiring)
+
+
 # ------------------------------------------------------------ CloudFront -> API origin secret
 # moto does not run CloudFront, so these check the rendered template: what CloudFormation
 # would hand to CloudFront and to the function for each environment.

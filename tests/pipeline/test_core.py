@@ -43,17 +43,18 @@ def test_deploy_arguments_carry_env_names_parameters_and_tags() -> None:
     params = environments.template_parameters(
         "pr-42", mqtt_image_uri=DIGEST_URI, yoto_client_id="client", cloudfront=False
     )
-    args = sam.deploy_args("pr-42", Path("packaged.yaml"), params, "eu-west-2", "bucket")
+    prefix = environments.artifact_prefix("pr-42", "AROAEXAMPLE:pr-42")
+    args = sam.deploy_args("pr-42", Path("packaged.yaml"), params, "eu-west-2", "bucket", prefix)
     assert args[:2] == ["sam", "deploy"]
     assert args[args.index("--stack-name") + 1] == "yoto-smart-stream-pr-42"
-    assert args[args.index("--s3-prefix") + 1] == "pr-42"
+    assert args[args.index("--s3-prefix") + 1] == "previews/AROAEXAMPLE:pr-42"
     overrides = args[args.index("--parameter-overrides") + 1 : args.index("--tags")]
     assert overrides == environments.parameter_overrides(params)
     assert any(o.startswith("MqttImageUri=") and DIGEST_URI in o for o in overrides)
     assert "Environment=pr-42" in args
     assert "CAPABILITY_AUTO_EXPAND" in args
     assert "--no-execute-changeset" not in args
-    plan = sam.deploy_args("pr-42", Path("p.yaml"), params, "eu-west-2", "b", execute=False)
+    plan = sam.deploy_args("pr-42", Path("p.yaml"), params, "eu-west-2", "b", prefix, execute=False)
     assert plan[-1] == "--no-execute-changeset"
 
 
@@ -99,8 +100,31 @@ def test_image_tags_belong_to_exactly_one_env(env: str, tag: str, belongs: bool)
     assert environments.is_image_tag_of(env, environments.image_tag(env, "0123456789abcdef"))
 
 
+@pytest.mark.parametrize(
+    ("env", "caller", "prefix"),
+    [
+        ("prod", "AROAPROD:main", "prod/"),
+        ("dev", "AROADEV:develop", "dev/"),
+        # A preview's prefix is the aws:userid of its own session, whichever session asks.
+        ("pr-7", "AROAPREVIEW:pr-7", "previews/AROAPREVIEW:pr-7/"),
+        ("pr-7", "AROAPREVIEW:stale-cleanup", "previews/AROAPREVIEW:pr-7/"),
+        ("pr-7", "AIDAADMINUSER", "previews/AIDAADMINUSER:pr-7/"),  # an IAM user: no session
+    ],
+)
+def test_artifact_prefixes(env: str, caller: str, prefix: str) -> None:
+    assert environments.artifact_prefix(env, caller) == prefix
+
+
+def test_a_preview_prefix_needs_the_callers_id() -> None:
+    with pytest.raises(ValueError, match="user id is empty"):
+        environments.artifact_prefix("pr-7", ":pr-7")
+    with pytest.raises(environments.EnvironmentNameError, match="Invalid environment name"):
+        environments.artifact_prefix("pr-7/../prod", "AROAX:pr-7")
+
+
 def test_package_and_build_arguments() -> None:
-    args = sam.package_args("dev", Path("build"), "bucket", "eu-west-2", Path("out.yaml"))
+    prefix = environments.artifact_prefix("dev", "AROAEXAMPLE:dev-deploy")
+    args = sam.package_args(prefix, Path("build"), "bucket", "eu-west-2", Path("out.yaml"))
     assert args[args.index("--template-file") + 1] == "build/template.yaml"
     assert args[args.index("--s3-prefix") + 1] == "dev"
     assert sam.build_args(Path("/b"))[-2:] == ["--build-dir", "/b"]

@@ -5,7 +5,7 @@ this instead. It implements the parts of IAM's evaluation logic our policies use
 
 - an explicit Deny wins over any Allow; no matching Allow means an implicit deny;
 - ``Action`` / ``NotAction`` matching, case-insensitive, with ``*`` and ``?`` wildcards;
-- ``Resource`` matching per ARN segment (partition, service, region, account never match across
+- ``Resource`` / ``NotResource`` matching per ARN segment (partition, service, region, account never match across
   ``:``), with ``*`` spanning anything, ``/`` and ``:`` included, inside the resource part;
 - the condition operators StringEquals, StringNotEquals, StringLike, StringNotLike, Bool and
   ArnLike/ArnEquals, each key ANDed, each value list ORed, a missing key failing the test
@@ -166,9 +166,14 @@ def statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
             return False
     elif any(action_matches(a, request.action) for a in _as_list(statement["NotAction"])):
         return False
-    resources = _as_list(statement.get("Resource", "*"))
-    if not any(resource_matches(r, request.resource, request.context) for r in resources):
-        return False
+    if "NotResource" in statement:
+        excluded = _as_list(statement["NotResource"])
+        if any(resource_matches(r, request.resource, request.context) for r in excluded):
+            return False
+    else:
+        resources = _as_list(statement.get("Resource", "*"))
+        if not any(resource_matches(r, request.resource, request.context) for r in resources):
+            return False
     for operator, pairs in (statement.get("Condition") or {}).items():
         for key, expected in pairs.items():
             if not _condition_holds(operator, key, expected, request.context):

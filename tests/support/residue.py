@@ -56,10 +56,15 @@ def remaining_of(endpoint: str, env: str) -> list[str]:
         for p in client(endpoint, "ssm").describe_parameters()["Parameters"]
         if env in p["Name"]
     ]
+    # prod/ and dev/, or a preview's previews/<role id>:pr-<N>/ (whichever principal packaged it).
     artifacts = client(endpoint, "s3").list_objects_v2(
-        Bucket=environments.artifact_bucket_name("123456789012", TEST_REGION), Prefix=f"{env}/"
+        Bucket=environments.artifact_bucket_name("123456789012", TEST_REGION)
     )
-    found += [o["Key"] for o in artifacts.get("Contents", [])]
+    found += [
+        o["Key"]
+        for o in artifacts.get("Contents", [])
+        if any(part == env or part.endswith(f":{env}") for part in o["Key"].split("/")[:2])
+    ]
     ecr = client(endpoint, "ecr")
     try:
         images = ecr.list_images(repositoryName=environments.ecr_repository(env))["imageIds"]

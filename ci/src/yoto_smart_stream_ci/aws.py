@@ -66,6 +66,11 @@ class AwsTarget:
     def account_id(self) -> str:
         return str(self.client("sts").get_caller_identity()["Account"])
 
+    def caller_user_id(self) -> str:
+        """The caller's ``UserId``: ``<role id>:<session name>`` for a role session, the value
+        IAM gives the policy variable ``${aws:userid}``."""
+        return str(self.client("sts").get_caller_identity()["UserId"])
+
     def banner(self) -> str:
         if self.emulated:
             return EMULATOR_BANNER.format(endpoint=self.endpoint_url)

@@ -165,7 +165,8 @@ def ensure_artifact_bucket(target: AwsTarget) -> str:
 def package(target: AwsTarget, env: str, build_dir: Path, workdir: Path) -> Path:
     bucket = ensure_artifact_bucket(target)
     packaged = workdir / "packaged.yaml"
-    run(sam.package_args(env, build_dir, bucket, target.region, packaged))
+    prefix = environments.artifact_prefix(env, target.caller_user_id())
+    run(sam.package_args(prefix, build_dir, bucket, target.region, packaged))
     return packaged
 
 
@@ -187,7 +188,8 @@ def deploy_stack(
     stack = environments.stack_name(env)
     if not target.emulated:
         bucket = environments.artifact_bucket_name(target.account_id(), target.region)
-        run(sam.deploy_args(env, packaged, parameters, target.region, bucket))
+        prefix = environments.artifact_prefix(env, target.caller_user_id())
+        run(sam.deploy_args(env, packaged, parameters, target.region, bucket, prefix))
         cfn = target.client("cloudformation")
         status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
         return DeployedStack(stack, status, emulator.stack_outputs(target, stack))
@@ -447,7 +449,10 @@ def describe_changes(
     stack = environments.stack_name(env)
     if not target.emulated:
         bucket = environments.artifact_bucket_name(target.account_id(), target.region)
-        return run(sam.deploy_args(env, packaged, parameters, target.region, bucket, execute=False))
+        prefix = environments.artifact_prefix(env, target.caller_user_id())
+        return run(
+            sam.deploy_args(env, packaged, parameters, target.region, bucket, prefix, execute=False)
+        )
     cfn = target.client("cloudformation")
     expanded = emulator.expand_transform(cloudformation.load_template(packaged), parameters, target)
     stripped = emulator.strip_unsupported(expanded, emulator.supported_resource_types())

@@ -337,14 +337,36 @@ def parameter_overrides(parameters: dict[str, str]) -> list[str]:
 
 
 # Packaged Lambda code and released templates live in one bucket per account and region, under
-# an ``<env>/`` prefix, so teardown can delete one environment's artifacts and rollback can
+# one prefix per environment, so teardown can delete one environment's artifacts and rollback can
 # redeploy the last good release whose code is still there.
 def artifact_bucket_name(account_id: str, region: str) -> str:
     return f"{PROJECT}-artifacts-{account_id}-{region}"
 
 
-def artifact_prefix(name: str) -> str:
-    return f"{validate_env(name)}/"
+# Every pr-<N> is deployed by the one preview role, told apart only by its session's name, and
+# no condition key carries an object's key for GetObject/PutObject/DeleteObject. What IAM can
+# compare is the resource ARN with a policy variable: a preview's prefix is therefore the
+# aws:userid a session named pr-<N> has ("<role id>:pr-<N>"), so the bootstrap's
+# "previews/${aws:userid}/*" grants each session its own prefix and nothing else
+# (infrastructure/bootstrap/README.md, "Per-PR isolation").
+PREVIEW_ARTIFACT_ROOT = "previews/"
+
+
+def artifact_prefix(name: str, caller_user_id: str) -> str:
+    """``prod/``, ``dev/``, or ``previews/<role id>:pr-<N>/`` for a preview.
+
+    ``caller_user_id`` is the caller's STS ``UserId`` (``<role id>:<session name>`` for a role
+    session): the role id is taken from it, the session name never, so stale-cleanup (the same
+    role, another session name) finds every preview's prefix, and a session named pr-<N>
+    computes exactly its own ``${aws:userid}``.
+    """
+    name = validate_env(name)
+    if env_kind(name) is not EnvKind.PR:
+        return f"{name}/"
+    role_id = caller_user_id.partition(":")[0]
+    if not role_id:
+        raise ValueError("The caller's user id is empty: cannot place the preview's artifacts.")
+    return f"{PREVIEW_ARTIFACT_ROOT}{role_id}:{name}/"
 
 
 # GitHub Actions deploys through three roles created once by infrastructure/bootstrap: one per

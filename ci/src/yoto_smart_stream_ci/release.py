@@ -39,12 +39,17 @@ class Release:
         return self.template_key.rsplit("/", 1)[-1].removesuffix(".template.yaml")
 
 
-def _record_key(env: str) -> str:
-    return f"{environments.artifact_prefix(env)}releases/last-good.json"
+def artifact_prefix(target: AwsTarget, env: str) -> str:
+    """``env``'s prefix in the artifact bucket, as the caller's own role places it."""
+    return environments.artifact_prefix(env, target.caller_user_id())
 
 
-def _deploy_record_key(env: str) -> str:
-    return f"{environments.artifact_prefix(env)}releases/last-deploy.json"
+def _record_key(target: AwsTarget, env: str) -> str:
+    return f"{artifact_prefix(target, env)}releases/last-good.json"
+
+
+def _deploy_record_key(target: AwsTarget, env: str) -> str:
+    return f"{artifact_prefix(target, env)}releases/last-deploy.json"
 
 
 def record_deploy(
@@ -57,7 +62,7 @@ def record_deploy(
     """
     _put_record(
         target,
-        _deploy_record_key(env),
+        _deploy_record_key(target, env),
         {
             "env": env,
             "commit": commit,
@@ -71,7 +76,7 @@ def last_deploy(target: AwsTarget, env: str) -> datetime | None:
     s3 = target.client("s3")
     bucket = environments.artifact_bucket_name(target.account_id(), target.region)
     try:
-        body = s3.get_object(Bucket=bucket, Key=_deploy_record_key(env))["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=_deploy_record_key(target, env))["Body"].read()
     except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):
         return None
     return datetime.fromtimestamp(float(json.loads(body)["started_at"]), UTC)
@@ -93,7 +98,7 @@ def record_last_good(
     s3 = target.client("s3")
     bucket = environments.artifact_bucket_name(target.account_id(), target.region)
     stamp = f"{int(time.time())}-{commit[:12] or 'local'}"
-    template_key = f"{environments.artifact_prefix(env)}releases/{stamp}.template.yaml"
+    template_key = f"{artifact_prefix(target, env)}releases/{stamp}.template.yaml"
     s3.put_object(Bucket=bucket, Key=template_key, Body=packaged.read_bytes())
     release = Release(env, commit, image_uri, dict(parameters), template_key, time.time())
     # The history (one record per release, beside its template) and the last-good pointer.
@@ -104,7 +109,7 @@ def record_last_good(
 
 def mark_last_good(target: AwsTarget, release: Release) -> None:
     """Point the env's last good release at ``release`` (after a rollback to it passed)."""
-    _put_record(target, _record_key(release.env), asdict(release))
+    _put_record(target, _record_key(target, release.env), asdict(release))
 
 
 def _put_record(target: AwsTarget, key: str, record: dict[str, Any]) -> None:
@@ -121,8 +126,8 @@ def releases(target: AwsTarget, env: str) -> list[Release]:
     """Every recorded release of ``env``, newest first (the last good one included)."""
     s3 = target.client("s3")
     bucket = environments.artifact_bucket_name(target.account_id(), target.region)
-    prefix = f"{environments.artifact_prefix(env)}releases/"
-    pointers = {_record_key(env), _deploy_record_key(env)}
+    prefix = f"{artifact_prefix(target, env)}releases/"
+    pointers = {_record_key(target, env), _deploy_record_key(target, env)}
     found: dict[str, Release] = {}
     try:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -144,7 +149,7 @@ def last_good(target: AwsTarget, env: str) -> Release | None:
     s3 = target.client("s3")
     bucket = environments.artifact_bucket_name(target.account_id(), target.region)
     try:
-        body = s3.get_object(Bucket=bucket, Key=_record_key(env))["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=_record_key(target, env))["Body"].read()
     except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):
         return None
     return Release(**json.loads(body))

@@ -18,8 +18,9 @@ def build_args(build_dir: Path = BUILD_DIR, template: Path = TEMPLATE) -> list[s
     return ["sam", "build", "--template-file", str(template), "--build-dir", str(build_dir)]
 
 
-def package_args(env: str, build_dir: Path, bucket: str, region: str, output: Path) -> list[str]:
-    """``sam package``: zip the built code into the artifact bucket under ``<env>/``."""
+def package_args(prefix: str, build_dir: Path, bucket: str, region: str, output: Path) -> list[str]:
+    """``sam package``: zip the built code into the artifact bucket under the env's ``prefix``
+    (``environments.artifact_prefix``)."""
     return [
         "sam",
         "package",
@@ -28,7 +29,7 @@ def package_args(env: str, build_dir: Path, bucket: str, region: str, output: Pa
         "--s3-bucket",
         bucket,
         "--s3-prefix",
-        environments.artifact_prefix(env).rstrip("/"),
+        prefix.rstrip("/"),
         "--region",
         region,
         "--output-template-file",
@@ -43,6 +44,7 @@ def deploy_args(
     parameters: dict[str, str],
     region: str,
     bucket: str,
+    prefix: str,
     *,
     execute: bool = True,
 ) -> list[str]:
@@ -59,7 +61,7 @@ def deploy_args(
         "--s3-bucket",
         bucket,
         "--s3-prefix",
-        environments.artifact_prefix(env).rstrip("/"),
+        prefix.rstrip("/"),
         "--capabilities",
         *CAPABILITIES,
         "--no-confirm-changeset",

@@ -212,7 +212,9 @@ def teardown(target: AwsTarget, env: str, *, force: bool = False) -> TeardownRep
         if count:
             report.actions.append(f"emptied bucket {bucket} ({count} versions/markers)")
     removed_artifacts = _empty_bucket(
-        s3, environments.artifact_bucket_name(account, target.region), prefix=f"{env}/"
+        s3,
+        environments.artifact_bucket_name(account, target.region),
+        prefix=environments.artifact_prefix(env, target.caller_user_id()),
     )
     if removed_artifacts:
         report.actions.append(f"deleted {removed_artifacts} packaged artifacts of {env}")
@@ -284,9 +286,10 @@ def remaining_resources(target: AwsTarget, env: str, account: str) -> list[str]:
     left += [f"bucket {b}" for b in env_bucket_names(env, account, target.region) if b in existing]
     artifacts = environments.artifact_bucket_name(account, target.region)
     if artifacts in existing:
-        listed = s3.list_object_versions(Bucket=artifacts, Prefix=f"{env}/", MaxKeys=1)
+        prefix = environments.artifact_prefix(env, target.caller_user_id())
+        listed = s3.list_object_versions(Bucket=artifacts, Prefix=prefix, MaxKeys=1)
         if listed.get("Versions") or listed.get("DeleteMarkers"):
-            left.append(f"packaged artifacts s3://{artifacts}/{env}/")
+            left.append(f"packaged artifacts s3://{artifacts}/{prefix}")
     dynamodb = target.client("dynamodb")
     if environments.table_name(env) in dynamodb.list_tables()["TableNames"]:
         left.append(f"table {environments.table_name(env)}")
