@@ -149,6 +149,12 @@ def _peak_rss_mb(pid: int) -> float:
     raise RuntimeError("VmHWM not found")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _count_events(table_name: str) -> int:
     """Events stored for the bench player (a COUNT query; retried because moto's query can
     fail while the handler writes to the same partition)."""
@@ -299,7 +305,10 @@ def run_benchmark(duration: float, handler_env: str) -> dict[str, object]:
             if counter.stdout.readline().strip() != "ready":
                 raise RuntimeError("the bare subscriber did not subscribe")
             publisher = _role("publisher", start, end, token, broker)
+            time.sleep(max(0.0, start - time.time()))
+            cpu_at_start = _cpu_seconds(handler.pid)
             time.sleep(max(0.0, end - time.time()))
+            handler_cpu_in_window = _cpu_seconds(handler.pid) - cpu_at_start
             stored_in_window = _count_events(table_name)
             published = json.loads(publisher.communicate(timeout=60)[0].strip().splitlines()[-1])
             counted = json.loads(counter.communicate(timeout=60)[0].strip().splitlines()[-1])
@@ -340,6 +349,9 @@ def run_benchmark(duration: float, handler_env: str) -> dict[str, object]:
             "handler_stored_events_per_s": round(handler_rate, 1),
             "ratio": round(handler_rate / bare_rate, 3) if bare_rate else None,
             "handler_peak_rss_mb": round(peak_rss_mb, 1),
+            # Share of one core the handler used in the window: near 1.0 means its own CPU (one
+            # GIL) bounds it, well below means it waits (on DynamoDB round trips, the broker).
+            "handler_cpu_share_in_window": round(handler_cpu_in_window / duration, 2),
             "stored_after_catch_up": _count_events(table_name),
             "handler_messages_received": summary.get("messages_received"),
             "handler_messages_acknowledged": summary.get("acknowledged"),

@@ -11,10 +11,14 @@ from botocore.exceptions import BotoCoreError
 
 from yoto_mqtt.handler import MqttHandler
 from yoto_mqtt.logs import configure_logging
-from yoto_mqtt.settings import ConfigurationError, MqttSettings, load_configuration
+from yoto_mqtt.settings import (
+    ConfigurationError,
+    MqttSettings,
+    SharedSettings,
+    load_configuration,
+)
 from yoto_mqtt.store import EventWriter
 from yoto_smart_stream.core.aws import aws_clients
-from yoto_smart_stream.core.settings import Settings
 from yoto_smart_stream.core.storage.tokens import TokenStore
 from yoto_smart_stream.core.yoto.client import YotoApiClient, YotoAuthClient
 from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
@@ -22,7 +26,7 @@ from yoto_smart_stream.core.yoto.tokens import YotoTokenManager
 logger = logging.getLogger("yoto_mqtt")
 
 
-def build_handler(settings: Settings, mqtt_settings: MqttSettings) -> MqttHandler:
+def build_handler(settings: SharedSettings, mqtt_settings: MqttSettings) -> MqttHandler:
     aws = aws_clients(settings)
     tokens = YotoTokenManager.from_settings(
         settings, TokenStore(aws.table), YotoAuthClient.from_settings(settings)
@@ -49,7 +53,7 @@ def build_handler(settings: Settings, mqtt_settings: MqttSettings) -> MqttHandle
     )
 
 
-def start(settings: Settings, mqtt_settings: MqttSettings) -> MqttHandler:
+def start(settings: SharedSettings, mqtt_settings: MqttSettings) -> MqttHandler:
     """Build the handler; an AWS setting boto3 cannot use becomes a ``ConfigurationError``."""
     if not aws_clients(settings).session.region_name:
         raise ConfigurationError(
@@ -66,12 +70,7 @@ def start(settings: Settings, mqtt_settings: MqttSettings) -> MqttHandler:
 def main() -> None:
     try:
         settings, mqtt_settings = load_configuration()
-        try:
-            configure_logging(settings.log_level)
-        except ValueError:
-            raise ConfigurationError(
-                "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR or CRITICAL."
-            ) from None
+        configure_logging(settings.log_level)
         handler = start(settings, mqtt_settings)
     except ConfigurationError as exc:
         sys.exit(f"yoto-mqtt-handler: {exc}")

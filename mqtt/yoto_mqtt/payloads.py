@@ -18,28 +18,20 @@ import datetime
 import decimal
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 from boto3.dynamodb.types import DYNAMODB_CONTEXT
-from pydantic import (
-    AfterValidator,
-    AllowInfNan,
-    BeforeValidator,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    TypeAdapter,
-    ValidationError,
-)
-from pydantic import StrictStr as _StrictStr
 
 from yoto_mqtt.topics import EventKind
 
 # DynamoDB's Number limits (magnitude as adjusted exponents: 1E-130 .. 9.99...E+125).
 DYNAMODB_MIN_EXPONENT = -130
 DYNAMODB_MAX_EXPONENT = 125
+MAX_TEXT_LENGTH = 1024
+MAX_RESPONSE_KEY_LENGTH = 128
+MAX_RESPONSE_ENTRIES = 32
 
 
 def dynamo_number(value: int | float) -> decimal.Decimal:
@@ -62,54 +54,98 @@ def dynamo_number(value: int | float) -> decimal.Decimal:
     return number
 
 
-def _storable(value: Any) -> Any:
+# Field validators: the value as stored, or ValueError (the field is dropped). Strict: no
+# coercion between JSON types, so "40" is no volume and true is no number. Plain functions,
+# not a validation library: the handler's image carries no pydantic (14 MB of its memory).
+Validator = Callable[[Any], Any]
+
+
+def flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("not a JSON boolean")
+    return value
+
+
+def text(value: Any, max_length: int = MAX_TEXT_LENGTH) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a JSON string")
+    if len(value) > max_length:
+        raise ValueError(f"longer than {max_length} characters")
+    # DynamoDB strings are UTF-8; a lone surrogate (JSON "\ud800") has no UTF-8 form.
+    value.encode("utf-8")
+    return value
+
+
+def integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("not a JSON integer")
     dynamo_number(value)
     return value
 
 
-def _utf8(text: str) -> str:
-    # DynamoDB strings are UTF-8; a lone surrogate (JSON "\ud800") has no UTF-8 form.
-    text.encode("utf-8")
-    return text
-
-
-def _only_float(value: Any) -> Any:
-    # Strict floats still accept ints; an int DynamoDB cannot hold must be dropped, not
-    # silently rounded to a float that it can.
+def fraction(value: Any) -> float:
+    # Only a JSON number with a fraction or exponent: an int DynamoDB cannot hold must be
+    # dropped, not silently rounded to a float that it can.
     if not isinstance(value, float):
         raise ValueError("not a JSON number with a fraction or exponent")
+    dynamo_number(value)  # also refuses inf (json.loads reads 1e400 as inf)
     return value
 
 
-Storable = AfterValidator(_storable)
-Text = Annotated[_StrictStr, Field(max_length=1024), AfterValidator(_utf8)]
-Integer = Annotated[StrictInt, Storable]
-Float = Annotated[StrictFloat, BeforeValidator(_only_float), AllowInfNan(False), Storable]
-NonNegative = Annotated[StrictInt, Field(ge=0), Storable] | Annotated[Float, Field(ge=0)]
-Volume = Annotated[StrictInt, Field(ge=0, le=100)]
-Scalar = StrictBool | Integer | Float | Text
+def non_negative(value: Any) -> int | float:
+    number = fraction(value) if isinstance(value, float) else integer(value)
+    if number < 0:
+        raise ValueError("negative")
+    return number
+
+
+def volume(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise ValueError("not an integer from 0 to 100")
+    return value
+
+
+def scalar(value: Any) -> bool | int | float | str:
+    """Any JSON scalar the table can store."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return integer(value)
+    if isinstance(value, float):
+        return fraction(value)
+    return text(value)
+
+
+def command_statuses(value: Any) -> dict[str, Any]:
+    """``{"<command>": <scalar>}``, at most 32 entries; one bad entry drops the whole field."""
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    if len(value) > MAX_RESPONSE_ENTRIES:
+        raise ValueError(f"more than {MAX_RESPONSE_ENTRIES} entries")
+    return {text(k, MAX_RESPONSE_KEY_LENGTH): scalar(v) for k, v in value.items()}
+
 
 # Fields seen in the events payload (docs/yoto-api.md).
-EVENT_FIELDS: dict[str, Any] = {
-    "trackLength": NonNegative,
-    "position": NonNegative,
-    "cardId": Text,
-    "repeatAll": StrictBool,
-    "source": Text,
-    "chapterTitle": Text,
-    "chapterKey": Text,
-    "trackTitle": Text,
-    "trackKey": Text,
-    "streaming": StrictBool,
-    "volume": Volume,
-    "volumeMax": Volume,
-    "playbackStatus": Text,
-    "playbackWait": StrictBool,
-    "sleepTimerActive": StrictBool,
+EVENT_FIELDS: dict[str, Validator] = {
+    "trackLength": non_negative,
+    "position": non_negative,
+    "cardId": text,
+    "repeatAll": flag,
+    "source": text,
+    "chapterTitle": text,
+    "chapterKey": text,
+    "trackTitle": text,
+    "trackKey": text,
+    "streaming": flag,
+    "volume": volume,
+    "volumeMax": volume,
+    "playbackStatus": text,
+    "playbackWait": flag,
+    "sleepTimerActive": flag,
 }
 # Status fields as the public yoto-api client reads them (UNCONFIRMED: types vary between
 # firmware versions, so any JSON scalar is accepted).
-STATUS_FIELDS: dict[str, Any] = dict.fromkeys(
+STATUS_FIELDS: dict[str, Validator] = dict.fromkeys(
     (
         "activeCard",
         "batteryLevel",
@@ -132,23 +168,14 @@ STATUS_FIELDS: dict[str, Any] = dict.fromkeys(
         "networkSsid",
         "statusVersion",
     ),
-    Scalar,
+    scalar,
 )
 # Command acknowledgements: {"status": {"<command>": "OK"}, "correlationId": ...} (UNCONFIRMED).
-RESPONSE_FIELDS: dict[str, Any] = {
-    "status": Annotated[
-        dict[
-            Annotated[_StrictStr, Field(max_length=128), AfterValidator(_utf8)],
-            Scalar,
-        ],
-        Field(max_length=32),
-    ],
-    "correlationId": Text,
-}
-FIELDS_BY_KIND: dict[EventKind, dict[str, TypeAdapter[Any]]] = {
-    "events": {name: TypeAdapter(kind) for name, kind in EVENT_FIELDS.items()},
-    "status": {name: TypeAdapter(kind) for name, kind in STATUS_FIELDS.items()},
-    "response": {name: TypeAdapter(kind) for name, kind in RESPONSE_FIELDS.items()},
+RESPONSE_FIELDS: dict[str, Validator] = {"status": command_statuses, "correlationId": text}
+FIELDS_BY_KIND: dict[EventKind, dict[str, Validator]] = {
+    "events": EVENT_FIELDS,
+    "status": STATUS_FIELDS,
+    "response": RESPONSE_FIELDS,
 }
 
 EVENT_TIME_FIELD = "eventUtc"
@@ -224,12 +251,12 @@ def validate_payload(raw: bytes, kind: EventKind, *, max_bytes: int) -> Validate
 
     data: dict[str, Any] = {}
     dropped: list[str] = []
-    for name, adapter in FIELDS_BY_KIND[kind].items():
+    for name, validate in FIELDS_BY_KIND[kind].items():
         if name not in document:
             continue
         try:
-            data[name] = adapter.validate_python(document[name])
-        except ValidationError:
+            data[name] = validate(document[name])
+        except ValueError:  # UnicodeEncodeError (a lone surrogate) is one
             dropped.append(name)
     event_utc = None
     if EVENT_TIME_FIELD in document:

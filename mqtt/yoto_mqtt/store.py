@@ -1,8 +1,9 @@
 """Writing player events to DynamoDB: batched, idempotent, acknowledged only once stored.
 
 One writer thread takes deliveries from a bounded queue, writes them with BatchWriteItem
-(up to 25 per call), moves each player's latest-state item forward, and only then hands the
-deliveries back for acknowledgement, in arrival order. A message is therefore never
+(up to 25 per call), moves each player's latest-state item forward (once per batch, or under a
+backlog once per ``STATE_FLUSH_DELIVERIES``), and only then hands the deliveries back for
+acknowledgement, in arrival order. A message is therefore never
 acknowledged to the broker before its event is stored; if the process dies first, the broker
 still owns it.
 
@@ -55,6 +56,12 @@ TRANSIENT_ERROR_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
+# Under a backlog the latest-state items move once per this many written deliveries (or when
+# the queue runs dry), not once per batch: the state UpdateItem took about a third of each
+# batch's DynamoDB time (README, Benchmarks). Acknowledgements wait for it, so a message is
+# acknowledged only once its event and its player's state are written. 100 is also AWS IoT
+# Core's limit of unacknowledged messages in flight per connection.
+STATE_FLUSH_DELIVERIES = 100
 # Kinds that describe the player (command responses do not).
 STATE_KINDS: frozenset[EventKind] = frozenset({"events", "status"})
 STATE_META_ATTRIBUTES = ("player_id", "last_event_utc", "last_kind", "updated_at")
@@ -172,6 +179,9 @@ class EventWriter:
         self._busy = 0
         self._busy_lock = threading.Lock()
         self._serializer = TypeSerializer()
+        # Written, in arrival order, waiting for their players' state update and their acks.
+        self._held: list[Delivery] = []
+        self._held_events: list[PlayerEvent] = []
         self.events_stored = 0
         self.events_rejected = 0
         self.deliveries_unwritten = 0
@@ -205,14 +215,40 @@ class EventWriter:
             if batch is None:
                 return
             try:
-                self._write(batch)
+                stored = self._write(batch)
             except Exception:
                 # Unwritten deliveries are never acknowledged; the broker keeps them.
                 logger.exception("event batch not stored", extra={"deliveries": len(batch)})
                 self.deliveries_unwritten += len(batch)
+            else:
+                self._held.extend(batch)
+                self._held_events.extend(stored)
             finally:
                 with self._busy_lock:
-                    self._busy = 0
+                    self._busy = len(self._held)
+            # The queue running dry also flushes: a lone event is acknowledged at once, and
+            # nothing stays held while the writer waits for more.
+            if len(self._held) >= STATE_FLUSH_DELIVERIES or self._queue.empty():
+                self._flush_held()
+
+    def _flush_held(self) -> None:
+        """Move the held events' players' states forward, then acknowledge their deliveries."""
+        held, events = self._held, self._held_events
+        self._held, self._held_events = [], []
+        try:
+            if self._abandon.is_set():
+                raise RuntimeError("shutdown deadline passed before the player states were written")
+            self._update_states(events, self._clock())
+        except Exception:
+            # The events are stored; unacknowledged, they come back and are written again
+            # (same keys) with their state.
+            logger.exception("player state not stored", extra={"deliveries": len(held)})
+            self.deliveries_unwritten += len(held)
+        else:
+            self._on_stored([d.ack for d in held])
+        finally:
+            with self._busy_lock:
+                self._busy = 0
 
     def _next_batch(self) -> list[Delivery] | None:
         while True:
@@ -231,10 +267,11 @@ class EventWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._busy = len(batch)
+            self._busy = len(self._held) + len(batch)
         return batch
 
-    def _write(self, batch: list[Delivery]) -> None:
+    def _write(self, batch: list[Delivery]) -> list[PlayerEvent]:
+        """Store the batch's events; the ones stored (not rejected) for the state update."""
         if self._abandon.is_set():
             raise RuntimeError("shutdown deadline passed before this batch was written")
         now = self._clock()
@@ -258,10 +295,8 @@ class EventWriter:
                 # Something in the batch is invalid: find out which item, store the others.
                 for key in self._put_each(items):
                     del items[key]
-            stored = [event for key, event in events.items() if key in items]
-            self._update_states(stored, now)
             self.events_stored += len(items)
-        self._on_stored([d.ack for d in batch])
+        return [event for key, event in events.items() if key in items]
 
     def _storable_item(self, event: PlayerEvent, now: float) -> dict[str, Any] | None:
         """The event's item, or None (logged) when it cannot be sent to DynamoDB at all."""

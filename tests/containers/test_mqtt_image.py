@@ -264,6 +264,8 @@ def test_image_runs_as_10001_without_installers(mqtt_image: str) -> None:
 
 # The web stack's top-level modules (the API's `api` extra); none belongs in the handler image.
 WEB_MODULES = ("fastapi", "starlette", "mangum", "argon2", "jwt", "aws_lambda_powertools")
+# The API's settings and validation stack: the handler reads settings with the standard library.
+PYDANTIC_MODULES = ("pydantic", "pydantic_core", "pydantic_settings", "dotenv")
 
 
 def test_image_carries_no_web_framework(mqtt_image: str) -> None:
@@ -272,7 +274,7 @@ def test_image_carries_no_web_framework(mqtt_image: str) -> None:
     script = (
         "import importlib.util, json; "
         f"names = {[*WEB_MODULES, 'yoto_smart_stream.api']!r}; "
-        "import yoto_smart_stream.core.settings, yoto_mqtt.__main__; "
+        "import yoto_mqtt.__main__, yoto_mqtt.healthcheck; "
         "print(json.dumps({n: importlib.util.find_spec(n) is not None for n in names}))"
     )
     result = docker.run("run", "--rm", "--entrypoint", "python", mqtt_image, "-c", script)
@@ -284,3 +286,18 @@ def test_image_carries_no_web_framework(mqtt_image: str) -> None:
     )
     assert imported.returncode != 0
     assert "ModuleNotFoundError" in imported.stderr, imported.stderr
+
+
+def test_image_carries_no_pydantic(mqtt_image: str) -> None:
+    """The handler's settings and payload checks are standard library: pydantic, its core,
+    pydantic-settings and python-dotenv are not installed (the handler still imports)."""
+    script = (
+        "import importlib.util, json; "
+        f"names = {list(PYDANTIC_MODULES)!r}; "
+        "import yoto_mqtt.__main__, yoto_mqtt.healthcheck; "
+        "print(json.dumps({n: importlib.util.find_spec(n) is not None for n in names}))"
+    )
+    result = docker.run("run", "--rm", "--entrypoint", "python", mqtt_image, "-c", script)
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(found) == set(PYDANTIC_MODULES)
+    assert [name for name, present in found.items() if present] == []

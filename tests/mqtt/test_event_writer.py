@@ -111,6 +111,44 @@ def test_latest_state_never_moves_backwards(table_name: str) -> None:
     assert state["cardId"] == "card-50"
 
 
+def test_a_backlog_moves_the_state_once_and_acknowledges_only_after_it(table_name: str) -> None:
+    """100 queued deliveries are four BatchWriteItem calls but one state UpdateItem (it was one
+    per batch: a third of the writer's DynamoDB time); every acknowledgement still comes after
+    the state its event moved was written."""
+    table = boto3.resource("dynamodb").Table(table_name)
+    client = table.meta.client
+    calls: list[str] = []
+    client.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **kwargs: calls.append(model.name)
+    )
+    acked: list[Acknowledgement] = []
+    state_at_ack: list[object] = []
+
+    def on_stored(acks: Sequence[Acknowledgement]) -> None:
+        # The writer thread hands the acks over only once the state is written.
+        state_at_ack.append(
+            boto3.resource("dynamodb")
+            .Table(table_name)
+            .get_item(Key=schema.player_state_key("p1"))
+            .get("Item", {})
+            .get("last_event_utc")
+        )
+        acked.extend(acks)
+
+    writer = EventWriter(client, table_name, on_stored=on_stored, batch_size=25)
+    for n in range(100):
+        utc = f"2026-05-28T20:{n // 60:02d}:{n % 60:02d}.000Z"
+        writer.submit(Delivery(event(n, event_utc=utc), Acknowledgement(1, n + 1, 1)))
+    writer.start()
+    assert writer.close(timeout=30)
+
+    assert [a.mid for a in acked] == list(range(1, 101))
+    assert calls.count("BatchWriteItem") == 4
+    assert calls.count("UpdateItem") == 1
+    assert state_at_ack == ["2026-05-28T20:01:39.000Z"]
+    assert len(events_in(table_name)) == 100
+
+
 def test_unreachable_table_leaves_deliveries_unacknowledged(aws_environ: dict[str, str]) -> None:
     acked: list[Acknowledgement] = []
     table = boto3.resource("dynamodb").Table("no-such-table")

@@ -103,9 +103,9 @@ def test_secret_values_are_not_echoed(tmp_path: Path) -> None:
         tmp_path,
         DYNAMODB_TABLE="events",
         AWS_REGION="eu-west-2",
-        SESSION_TTL_SECONDS="hunter2-secret-looking",
+        TOKEN_REFRESH_WAIT_SECONDS="hunter2-secret-looking",
     )
-    line = assert_one_sentence(result, "SESSION_TTL_SECONDS")
+    line = assert_one_sentence(result, "TOKEN_REFRESH_WAIT_SECONDS")
     assert "hunter2" not in line
 
 

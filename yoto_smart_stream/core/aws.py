@@ -1,6 +1,7 @@
 """AWS clients, built lazily on first use (never at import) and reused while warm.
 
-``aws_clients(settings)`` is cached per ``Settings`` so a warm Lambda keeps its connections;
+``aws_clients(settings)`` is cached per settings object (the API's ``Settings``, the handler's
+``SharedSettings``: anything with the ``AwsSettings`` attributes) so a warm Lambda keeps its connections;
 boto3 reads credentials and region from the environment, and ``AWS_ENDPOINT_URL`` points every
 client at moto in tests.
 """
@@ -8,15 +9,25 @@ client at moto in tests.
 from __future__ import annotations
 
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, Any
-
-from yoto_smart_stream.core.settings import Settings
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from botocore.config import Config
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_s3.client import S3Client
+
+
+class AwsSettings(Protocol):
+    """What the clients are built from (hashable: ``aws_clients`` caches on it)."""
+
+    @property
+    def aws_region(self) -> str | None: ...
+    @property
+    def aws_endpoint_url(self) -> str | None: ...
+    @property
+    def dynamodb_table(self) -> str: ...
+    def __hash__(self) -> int: ...
 
 
 @lru_cache(maxsize=1)
@@ -30,7 +41,7 @@ def _boto_config() -> Config:
 class AwsClients:
     """The AWS clients one process uses, each created on first access."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: AwsSettings) -> None:
         # boto3 is imported here, not at module load: it is about 40% of the app's cold-import
         # cost, and /api/health (the first request a cold Lambda often serves) needs no AWS.
         import boto3
@@ -56,7 +67,8 @@ class AwsClients:
 
     @cached_property
     def s3(self) -> S3Client:
-        endpoint = self._settings.aws_endpoint_url_s3
+        # The API's Settings only: the handler uses no S3.
+        endpoint = getattr(self._settings, "aws_endpoint_url_s3", None)
         return self.session.client("s3", **self._kwargs(endpoint))  # type: ignore[call-overload, no-any-return]
 
     @cached_property
@@ -65,5 +77,5 @@ class AwsClients:
 
 
 @lru_cache(maxsize=8)
-def aws_clients(settings: Settings) -> AwsClients:
+def aws_clients(settings: AwsSettings) -> AwsClients:
     return AwsClients(settings)

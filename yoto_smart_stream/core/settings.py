@@ -1,5 +1,9 @@
 """Application settings: one pydantic-settings class, read from the environment.
 
+The API's settings: pydantic-settings comes with the ``api`` extra. The MQTT handler reads the
+variables it shares with the API (same names, defaults from ``core/defaults.py``) with its own
+standard-library loader, ``yoto_mqtt/settings.py``, so its image needs no pydantic.
+
 There is no module-level instance: ``get_settings()`` builds it on first use and FastAPI
 injects it (tests build their own ``Settings`` and hand it to ``create_app``).
 """
@@ -10,6 +14,8 @@ from functools import lru_cache
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from yoto_smart_stream.core import defaults
 
 # Formats a Yoto player can stream (it fetches trackUrl itself and expects audio/mpeg; the
 # other formats are accepted for the library and Yoto's own transcoding path).
@@ -26,7 +32,7 @@ class Settings(BaseSettings):
     s3_audio_bucket: str = ""
     yoto_client_id: str = ""
     public_url: str = ""
-    log_level: str = "INFO"
+    log_level: str = defaults.LOG_LEVEL
     debug: bool = False
     git_commit: str = "unknown"
     # boto3 honours AWS_ENDPOINT_URL itself; it is read here too so clients built from these
@@ -37,10 +43,10 @@ class Settings(BaseSettings):
     aws_endpoint_url_s3: str | None = None
     aws_region: str | None = None
 
-    yoto_api_base_url: str = "https://api.yotoplay.com"
-    yoto_auth_base_url: str = "https://login.yotoplay.com"
-    yoto_audience: str = "https://api.yotoplay.com"
-    yoto_timeout_seconds: float = Field(default=10.0, gt=0)
+    yoto_api_base_url: str = defaults.YOTO_API_BASE_URL
+    yoto_auth_base_url: str = defaults.YOTO_AUTH_BASE_URL
+    yoto_audience: str = defaults.YOTO_AUDIENCE
+    yoto_timeout_seconds: float = Field(default=defaults.YOTO_TIMEOUT_SECONDS, gt=0)
 
     admin_username: str = "admin"
     # Each secret is either given directly or as the name of an SSM SecureString parameter.
@@ -71,13 +77,10 @@ class Settings(BaseSettings):
     # Every JSON body this API takes is a few KiB; uploads go straight to S3.
     max_request_body_bytes: int = Field(default=64 * 1024, gt=0)
 
-    # Refresh this long before the access token expires, so a request never carries a token
-    # that dies in flight.
-    token_refresh_margin_seconds: int = Field(default=300, ge=0)
-    # How long a refresh lock is honoured; a crashed holder frees it after this.
-    token_refresh_lock_seconds: int = Field(default=30, gt=0)
-    # How long a process that lost the lock waits for the winner's new tokens.
-    token_refresh_wait_seconds: float = Field(default=10.0, gt=0)
+    # The Yoto token policy (what each one means: core/defaults.py).
+    token_refresh_margin_seconds: int = Field(default=defaults.TOKEN_REFRESH_MARGIN_SECONDS, ge=0)
+    token_refresh_lock_seconds: int = Field(default=defaults.TOKEN_REFRESH_LOCK_SECONDS, gt=0)
+    token_refresh_wait_seconds: float = Field(default=defaults.TOKEN_REFRESH_WAIT_SECONDS, gt=0)
 
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     allowed_audio_content_types: tuple[str, ...] = DEFAULT_AUDIO_CONTENT_TYPES

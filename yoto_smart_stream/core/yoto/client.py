@@ -20,13 +20,27 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import quote
 
-from yoto_smart_stream.core.settings import Settings
-
 if TYPE_CHECKING:
     import httpx
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 DEVICE_CODE_SCOPE = "profile offline_access"
+
+
+class YotoClientSettings(Protocol):
+    """What the clients are built from: the API's ``Settings`` or the handler's
+    ``SharedSettings`` (both read the same variables)."""
+
+    @property
+    def yoto_api_base_url(self) -> str: ...
+    @property
+    def yoto_auth_base_url(self) -> str: ...
+    @property
+    def yoto_client_id(self) -> str: ...
+    @property
+    def yoto_audience(self) -> str: ...
+    @property
+    def yoto_timeout_seconds(self) -> float: ...
 
 
 class YotoError(Exception):
@@ -162,7 +176,7 @@ class YotoAuthClient:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> YotoAuthClient:
+    def from_settings(cls, settings: YotoClientSettings) -> YotoAuthClient:
         return cls(
             base_url=settings.yoto_auth_base_url,
             client_id=settings.yoto_client_id,
@@ -293,7 +307,9 @@ class YotoApiClient:
         self._http = http or _http_client(timeout)
 
     @classmethod
-    def from_settings(cls, settings: Settings, tokens: AccessTokenProvider) -> YotoApiClient:
+    def from_settings(
+        cls, settings: YotoClientSettings, tokens: AccessTokenProvider
+    ) -> YotoApiClient:
         return cls(
             base_url=settings.yoto_api_base_url,
             tokens=tokens,

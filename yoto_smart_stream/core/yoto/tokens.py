@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
-from yoto_smart_stream.core.settings import Settings
 from yoto_smart_stream.core.storage.tokens import StoredTokens, TokenStore
 from yoto_smart_stream.core.yoto.client import (
     YotoAuthClient,
@@ -23,6 +23,18 @@ from yoto_smart_stream.core.yoto.client import (
     YotoRefreshRejectedError,
     YotoUnavailableError,
 )
+
+
+class TokenPolicySettings(Protocol):
+    """The token policy (meaning of each value: ``core/defaults.py``), from the API's
+    ``Settings`` or the handler's ``SharedSettings``."""
+
+    @property
+    def token_refresh_margin_seconds(self) -> int: ...
+    @property
+    def token_refresh_lock_seconds(self) -> int: ...
+    @property
+    def token_refresh_wait_seconds(self) -> float: ...
 
 
 class YotoTokenManager:
@@ -58,7 +70,7 @@ class YotoTokenManager:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, store: TokenStore, auth: YotoAuthClient
+        cls, settings: TokenPolicySettings, store: TokenStore, auth: YotoAuthClient
     ) -> YotoTokenManager:
         return cls(
             store,
