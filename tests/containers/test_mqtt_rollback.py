@@ -158,7 +158,7 @@ def test_under_dagger_the_check_runs_on_the_hosts_engine_and_rolls_a_broken_imag
             def deploy(tarball: Path, commit: str) -> tuple[int, str]:
                 request = deploy_request(
                     env=ENV, no_cloudfront=True, yoto_client_id="", github_repository="",
-                    commit=commit, account=kept,
+                    commit=commit, account=kept, docker_load=True,
                 )  # fmt: skip
                 mounts = (*socket, "--volume", f"{tarball}:{OCI_TARBALL}:ro")
                 result = account.run(request, mounts=mounts, timeout=600)

@@ -98,7 +98,7 @@ BUILDERS: list[tuple[str, Any]] = [
     ("deploy", lambda: main.deploy_request(**deploy_args())),
     ("plan", lambda: main.plan_request(env="dev", no_cloudfront=True, yoto_client_id="c", commit="abc", account=main.REAL_ACCOUNT)),
     ("deploy", lambda: main.deploy_request(**deploy_args(env="prod", no_cloudfront=False, alarm_email="ops@example.com"))),
-    ("deploy", lambda: main.deploy_request(**deploy_args(env="dev", account=HOST_SERVICE))),
+    ("deploy", lambda: main.deploy_request(**deploy_args(env="dev", account=HOST_SERVICE, docker_load=True))),
     ("smoke", lambda: main.smoke_request(env="dev", url=None, account=HOST_SERVICE)),
     ("rollback", lambda: main.rollback_request(env="dev", to="", lock_wait_seconds=60, account=HOST_SERVICE)),
     ("plan", lambda: main.plan_request(env="prod", no_cloudfront=False, yoto_client_id="c", commit="abc", account=main.REAL_ACCOUNT, alarm_email="o+x@ex.co.uk")),
@@ -149,6 +149,7 @@ def test_the_deploy_request_carries_every_dagger_argument() -> None:
         "emulator": "http://moto:5000",
         "emulator_ends_with_call": True,
         "emulator_from_docker": "",
+        "docker_load": False,
     }
 
 
@@ -209,6 +210,7 @@ def test_plan_takes_every_stack_changing_field_deploy_takes(dagger_module: Any) 
         (["integration-test", "--env", "staging"], "Invalid environment name"),
         (["environment-url"], "lacks env"),
         (["smoke", "--env", "dev", "--emulator-from-docker", "http://127.0.0.1:5000"], "needs --emulator"),
+        (["deploy", "--env", "dev", "--build-dir", "b", "--image-uri", UNTAGGED, "--docker-load"], "pulled by ECS"),
     ],
 )  # fmt: skip
 def test_bad_requests_exit_2_with_one_sentence(

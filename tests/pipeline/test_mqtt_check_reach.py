@@ -29,23 +29,23 @@ DAGGER_KEPT = main.Account(emulator="http://moto:5000", from_docker="http://127.
 
 
 def test_the_handler_reaches_the_account_where_the_request_says() -> None:
+    # The host: the handler's containers reach the account where the core does.
     host = contract.SmokeRequest(env="dev", emulator="http://127.0.0.1:5000/")
-    assert host.handler_endpoint == "http://127.0.0.1:5000"
+    assert host.handler_endpoint("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    # `dagger call --emulator tcp://localhost:5000`: the core says `moto`, the host 127.0.0.1.
     for request in (
         main.smoke_request(env="dev", url=None, account=DAGGER_KEPT),
         main.deploy_request(env="dev", no_cloudfront=True, yoto_client_id="", github_repository="", commit="c", account=DAGGER_KEPT),
         main.rollback_request(env="dev", to="", lock_wait_seconds=60, account=DAGGER_KEPT),
     ):  # fmt: skip
         assert isinstance(request, contract.HandlerCheck)
-        assert request.handler_endpoint == "http://127.0.0.1:5000"
+        assert request.handler_endpoint("http://moto:5000") == "http://127.0.0.1:5000"
         assert json.loads(contract.core_command(request)[5])["emulator_from_docker"] == (
             "http://127.0.0.1:5000"
         )
+    # The call's own moto service: no Docker container reaches it.
     call = main.smoke_request(env="dev", url=None, account=main.CALL_ACCOUNT)
-    assert call.handler_endpoint is None
-    assert (
-        main.smoke_request(env="dev", url=None, account=main.REAL_ACCOUNT).handler_endpoint is None
-    )
+    assert call.handler_endpoint("http://moto:5000") is None
 
 
 @pytest.mark.parametrize(
@@ -127,11 +127,9 @@ def test_a_dagger_service_account_skips_even_with_an_engine(
 ) -> None:
     """With a socket but the call's own moto service: no Docker container can reach it."""
     target, env = stack_with_image
+    request = main.smoke_request(env=env, url=None, account=main.CALL_ACCOUNT)
     engine = mqtt_health.LocalDocker(
-        cli="docker",
-        account_url=main.smoke_request(
-            env=env, url=None, account=main.CALL_ACCOUNT
-        ).handler_endpoint,
+        cli="docker", account_url=request.handler_endpoint("http://moto:5000")
     )
     line = skip_line(target, env, engine)
     assert (

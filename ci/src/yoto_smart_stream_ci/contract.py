@@ -220,14 +220,14 @@ class HandlerCheck(AwsFacing):
                 "reachable from no Docker container."
             )
 
-    @property
-    def handler_endpoint(self) -> str | None:
-        """Where the handler container reaches the emulated account; ``None``: nowhere."""
+    def handler_endpoint(self, own_endpoint: str | None) -> str | None:
+        """Where the handler container reaches the emulated account the core reaches at
+        ``own_endpoint``; ``None``: from nowhere."""
         if self.emulator_from_docker:
             return self.emulator_from_docker.rstrip("/")
         if self.emulator_ends_with_call:
             return None
-        return self.emulator.rstrip("/") or None
+        return own_endpoint
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,12 +307,24 @@ class DeployRequest(StackChange, HandlerCheck):
         default=1800.0,
         metadata=_help("how long to wait for an operation in progress on the stack"),
     )
+    docker_load: bool = field(
+        default=False,
+        metadata=_help(
+            "emulator: load the image into the local Docker engine first, so the MQTT check "
+            "can run it (what --docker-socket does under dagger call)"
+        ),
+    )
 
     def validate(self) -> None:
         super().validate()
         wait = self.lock_wait_seconds
         if isinstance(wait, bool) or not math.isfinite(wait) or wait < 0:
             raise RequestError("--lock-wait-seconds must be a non-negative number of seconds.")
+        if self.docker_load and self.image_uri:
+            raise RequestError(
+                "--docker-load loads the emulator's OCI tarball; a published image "
+                "(--image-uri) is pulled by ECS."
+            )
         _check(_PATH_RE, self.dashboard_dir, "dashboard directory")
         _check(_GITHUB_REPOSITORY_RE, self.github_repository, "GitHub repository (OWNER/NAME)")
         for step, seconds in self.gate_seconds.items():

@@ -153,11 +153,17 @@ def deploy_request(
     gate_seconds: dict[str, float] | None = None,
     alarm_email: str = "",
     lock_wait_seconds: float = 1800.0,
+    docker_load: bool = False,
 ) -> contract.DeployRequest:
-    """The deploy request; with real credentials its image is filled in once it is published."""
+    """The deploy request; with real credentials its image is filled in once it is published.
+
+    ``docker_load``: the host's Docker socket is mounted, and its engine holds the image only
+    once the core loads the tarball the engine hands over.
+    """
     emulated = account.emulated
     return contract.DeployRequest(
         lock_wait_seconds=lock_wait_seconds,
+        docker_load=docker_load,
         **account.check_fields(),
         env=env,
         build_dir=BUILD_DIR,
@@ -504,6 +510,7 @@ class YotoSmartStream:
                 commit=commit,
                 account=account,
                 alarm_email=alarm_email,
+                docker_load=docker_socket is not None,
             )
 
         # Validated before anything runs; the image is added once published. The secrets are

@@ -11,9 +11,10 @@ container, so each target reads the health check's verdict where it lands:
   report each of those tasks' handler container ``HEALTHY``, i.e. the heartbeat is fresh.
 - **Emulator**: moto's ECS records services but runs no task, so the pipeline runs the image
   the task definition names itself (resolved through the emulated ECR's manifest to the image
-  the local Docker engine holds; a deploy loads it there from its OCI tarball, as ECS would
-  pull it), the way the task definition runs it, and polls the image's own HEALTHCHECK command
-  in it. The handler reaches the emulated account at the request's ``handler_endpoint``.
+  the local Docker engine holds: the host's build put it there, or a deploy with
+  ``docker_load`` loads it from its OCI tarball, as ECS would pull it), the way the task
+  definition runs it, and polls the image's own HEALTHCHECK command in it. The handler reaches
+  the emulated account at the request's ``handler_endpoint``.
   Under ``dagger call`` the engine is the host's, through ``--docker-socket``, and the account
   must be a kept one (``--emulator tcp://localhost:N``): a Dagger service is reachable from no
   container of that engine. Without an engine, an account the handler can reach, or the image,
@@ -89,7 +90,9 @@ def local_docker(target: AwsTarget, request: contract.HandlerCheck) -> LocalDock
     """The engine and URL the emulator's check uses for ``request``; a real account needs none."""
     if not target.emulated:
         return NO_LOCAL_DOCKER
-    return LocalDocker(cli=images.docker_engine(), account_url=request.handler_endpoint)
+    return LocalDocker(
+        cli=images.docker_engine(), account_url=request.handler_endpoint(target.endpoint_url)
+    )
 
 
 def hold_image(local: LocalDocker, tarball: Path, image_uri: str) -> str | None:

@@ -232,7 +232,7 @@ def _deploy(
     with timer.step("image"):
         tarball = _image_tarball(request)
         image_uri = _image_uri(target, request, tarball, register=True)
-        if tarball is not None:
+        if tarball is not None and request.docker_load:
             held = mqtt_health.hold_image(local, tarball, image_uri)
             if held:
                 print(f"MQTT image: {held}", flush=True)
