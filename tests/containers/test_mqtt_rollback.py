@@ -28,9 +28,9 @@ from tests.support.container_pipeline import emulated_account
 from tests.support.moto_server import running_moto_server
 from tests.support.pipeline_cli import PipelineRunner
 from tests.support.residue import client, remaining_of
-from yoto_smart_stream_ci import contract, environments, images
+from yoto_smart_stream_ci import environments, images
 from yoto_smart_stream_ci.main import DOCKER_SOCKET, OCI_TARBALL, Account, deploy_request
-from yoto_smart_stream_ci.shared import BUILD_DIR, MOTO_HOST, MOTO_PORT
+from yoto_smart_stream_ci.shared import MOTO_HOST, MOTO_PORT
 
 pytestmark = [pytest.mark.usefixtures("docker_ready"), pytest.mark.timeout(1200)]
 ENV = "dev"
@@ -142,18 +142,17 @@ def as_dagger_tarball(base: str, name: str, tmp_path: Path, lines: str) -> tuple
 
 
 def test_under_dagger_the_check_runs_on_the_hosts_engine_and_rolls_a_broken_image_back(
-    workspace_image: str, mqtt_image: str, tmp_path: Path
+    workspace_image: str, mqtt_image: str, built_package: Path, tmp_path: Path
 ) -> None:
     good, good_id = as_dagger_tarball(mqtt_image, "dagger-good", tmp_path, "")
     broken, broken_id = as_dagger_tarball(mqtt_image, "dagger-broken", tmp_path, BROKEN_ENTRYPOINT)
     socket = ("--volume", f"/var/run/docker.sock:{DOCKER_SOCKET}")
     try:
-        with emulated_account(workspace_image) as account:
+        # The session's `sam build`, mounted where `package` writes it, as the layer mounts it.
+        with emulated_account(workspace_image, build_dir=built_package) as account:
             # What `_aws` makes of `--emulator tcp://localhost:N`: `moto` for the core, the
             # host's loopback for the host's containers.
             kept = Account(emulator=f"http://{MOTO_HOST}:{MOTO_PORT}", from_docker=account.endpoint)
-            packaged = account.run(contract.PackageRequest(build_dir=BUILD_DIR))
-            assert packaged.code == 0, packaged.stdout[-3000:] + packaged.stderr[-3000:]
 
             def deploy(tarball: Path, commit: str) -> tuple[int, str]:
                 request = deploy_request(
