@@ -6,23 +6,35 @@ task, so in the emulator the smoke test runs the image the task definition names
 Docker engine and polls the image's own HEALTHCHECK. The broken deploy's smoke test fails at
 `mqtt handler`, dev rolls back to release two, and the summary's image line shows release two's
 image running, not the broken one; a manual rollback then restores release one and says so.
+
+The second test runs the core as `dagger call deploy --emulator tcp://localhost:N
+--docker-socket /var/run/docker.sock` runs it: in the workspace container (ci/Dockerfile), the
+account reached as `moto` and, from the host's containers, on its published 127.0.0.1 port (a
+host service), the host's Docker socket mounted, and each image only as the tarball
+`Container.as_tarball()` gives, never in the engine beforehand: the core loads it, the check
+passes for a good image, and a broken one fails at `mqtt handler` and is rolled back.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 
 import pytest
 
 from tests.support import docker
+from tests.support.container_pipeline import emulated_account
 from tests.support.moto_server import running_moto_server
 from tests.support.pipeline_cli import PipelineRunner
 from tests.support.residue import client, remaining_of
 from yoto_smart_stream_ci import environments, images
+from yoto_smart_stream_ci.main import DOCKER_SOCKET, OCI_TARBALL, Account, deploy_request
+from yoto_smart_stream_ci.shared import MOTO_HOST, MOTO_PORT
 
 pytestmark = [pytest.mark.usefixtures("docker_ready"), pytest.mark.timeout(1200)]
 ENV = "dev"
+BROKEN_ENTRYPOINT = 'ENTRYPOINT ["python", "-c", "raise SystemExit(\'the handler cannot start\')"]'
 
 
 def variant(base: str, tag: str, tmp_path: Path, lines: str) -> Path:
@@ -67,12 +79,7 @@ def test_a_broken_image_is_rolled_back_and_the_summary_shows_the_restored_one(
 ) -> None:
     one = variant(mqtt_image, "yoto-smart-stream-mqtt:release-one", tmp_path, "LABEL release=one")
     two = variant(mqtt_image, "yoto-smart-stream-mqtt:release-two", tmp_path, "LABEL release=two")
-    broken = variant(
-        mqtt_image,
-        "yoto-smart-stream-mqtt:broken",
-        tmp_path,
-        'ENTRYPOINT ["python", "-c", "raise SystemExit(\'the handler cannot start\')"]',
-    )
+    broken = variant(mqtt_image, "yoto-smart-stream-mqtt:broken", tmp_path, BROKEN_ENTRYPOINT)
     with running_moto_server() as endpoint:
         runner = PipelineRunner(endpoint, secrets={"YSS_DOCKER": docker.docker_client()})
 
@@ -117,3 +124,61 @@ def test_a_broken_image_is_rolled_back_and_the_summary_shows_the_restored_one(
         torn = runner.run("teardown", "--env", ENV)
         assert torn.returncode == 0, torn.stdout + torn.stderr
         assert remaining_of(endpoint, ENV) == []
+
+
+def as_dagger_tarball(base: str, name: str, tmp_path: Path, lines: str) -> tuple[Path, str]:
+    """An image ``FROM base`` plus ``lines`` and a label of its own, only as the tarball
+    ``Container.as_tarball()`` gives: the engine holds it no more. Returns it and its id."""
+    tag = f"yoto-smart-stream-mqtt:{name}-{secrets.token_hex(4)}"
+    context = tmp_path / name
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {base}\nLABEL run={tag}\n{lines}\n")
+    docker.build_image(context / "Dockerfile", tag, context=context)
+    tarball = tmp_path / f"{name}.tar"
+    image_id = docker.save_as_tarball(tag, tarball)
+    docker.run("rmi", tag)
+    assert not docker.image_exists(image_id)
+    return tarball, image_id
+
+
+def test_under_dagger_the_check_runs_on_the_hosts_engine_and_rolls_a_broken_image_back(
+    workspace_image: str, mqtt_image: str, built_package: Path, tmp_path: Path
+) -> None:
+    good, good_id = as_dagger_tarball(mqtt_image, "dagger-good", tmp_path, "")
+    broken, broken_id = as_dagger_tarball(mqtt_image, "dagger-broken", tmp_path, BROKEN_ENTRYPOINT)
+    socket = ("--volume", f"/var/run/docker.sock:{DOCKER_SOCKET}")
+    try:
+        # The session's `sam build`, mounted where `package` writes it, as the layer mounts it.
+        with emulated_account(workspace_image, build_dir=built_package) as account:
+            # What `_aws` makes of `--emulator tcp://localhost:N`: `moto` for the core, the
+            # host's loopback for the host's containers.
+            kept = Account(emulator=f"http://{MOTO_HOST}:{MOTO_PORT}", from_docker=account.endpoint)
+
+            def deploy(tarball: Path, commit: str) -> tuple[int, str]:
+                request = deploy_request(
+                    env=ENV, no_cloudfront=True, yoto_client_id="", github_repository="",
+                    commit=commit, account=kept, docker_load=True,
+                )  # fmt: skip
+                mounts = (*socket, "--volume", f"{tarball}:{OCI_TARBALL}:ro")
+                result = account.run(request, mounts=mounts, timeout=600)
+                return result.code, result.stdout + result.stderr
+
+            code, out = deploy(good, "good00000001")
+            assert code == 0, out[-4000:]
+            assert f"MQTT image: loaded the image {good_id[:19]}" in out
+            assert "[PASS] mqtt handler: the image's own health check passes" in out, "\n".join(
+                report_lines(out)
+            )
+            assert docker.image_exists(good_id)
+
+            code, out = deploy(broken, "bad000000002")
+            assert code == 1, out[-4000:]
+            assert f"MQTT image: loaded the image {broken_id[:19]}" in out
+            assert "Smoke test FAILED at 'mqtt handler'." in out, "\n".join(report_lines(out))
+            assert "exited with code 1" in out
+            assert "the handler cannot start" in out
+            assert "rolled back to the last good release (commit good00000001" in out
+            assert "its smoke test passes" in out
+            assert "[SKIP]" not in out
+    finally:
+        docker.run("rmi", "--force", good_id, broken_id, check=False)

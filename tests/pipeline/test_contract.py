@@ -21,6 +21,8 @@ from yoto_smart_stream_ci import cli, contract, environments, main, pipeline
 
 HEX = "0123456789abcdef" * 4
 KEPT = main.Account(emulator="http://moto:5000")
+# A kept account as `_aws` makes it from `--emulator tcp://localhost:5000`.
+HOST_SERVICE = main.Account(emulator="http://moto:5000", from_docker="http://127.0.0.1:5000")
 REGISTRY = "123456789012.dkr.ecr.eu-west-2.amazonaws.com"
 DEV_REPOSITORY = f"{REGISTRY}/{environments.ecr_repository('dev')}"
 # The forms Container.publish documents: the tag survives (reference.WithDigest on a named
@@ -96,6 +98,9 @@ BUILDERS: list[tuple[str, Any]] = [
     ("deploy", lambda: main.deploy_request(**deploy_args())),
     ("plan", lambda: main.plan_request(env="dev", no_cloudfront=True, yoto_client_id="c", commit="abc", account=main.REAL_ACCOUNT)),
     ("deploy", lambda: main.deploy_request(**deploy_args(env="prod", no_cloudfront=False, alarm_email="ops@example.com"))),
+    ("deploy", lambda: main.deploy_request(**deploy_args(env="dev", account=HOST_SERVICE, docker_load=True))),
+    ("smoke", lambda: main.smoke_request(env="dev", url=None, account=HOST_SERVICE)),
+    ("rollback", lambda: main.rollback_request(env="dev", to="", lock_wait_seconds=60, account=HOST_SERVICE)),
     ("plan", lambda: main.plan_request(env="prod", no_cloudfront=False, yoto_client_id="c", commit="abc", account=main.REAL_ACCOUNT, alarm_email="o+x@ex.co.uk")),
     ("integration-test", lambda: main.integration_test_request(env="dev", account=main.CALL_ACCOUNT)),
     ("environment-url", lambda: main.environment_url_request(env="pr-9", account=main.REAL_ACCOUNT)),
@@ -143,6 +148,8 @@ def test_the_deploy_request_carries_every_dagger_argument() -> None:
         "lock_wait_seconds": 1800.0,
         "emulator": "http://moto:5000",
         "emulator_ends_with_call": True,
+        "emulator_from_docker": "",
+        "docker_load": False,
     }
 
 
@@ -202,6 +209,8 @@ def test_plan_takes_every_stack_changing_field_deploy_takes(dagger_module: Any) 
         (["plan", "--env", "dev", "--build-dir", "b", "--oci-tarball", "x", "--alarm-email", "ops@example.com"], "only prod has"),
         (["integration-test", "--env", "staging"], "Invalid environment name"),
         (["environment-url"], "lacks env"),
+        (["smoke", "--env", "dev", "--emulator-from-docker", "http://127.0.0.1:5000"], "needs --emulator"),
+        (["deploy", "--env", "dev", "--build-dir", "b", "--image-uri", UNTAGGED, "--docker-load"], "pulled by ECS"),
     ],
 )  # fmt: skip
 def test_bad_requests_exit_2_with_one_sentence(

@@ -30,6 +30,13 @@ AWS_ARGS = {
     ),
 }
 ENV = {"env": ("<class 'str'>", None, "Environment: prod, dev or pr-<number>")}
+DOCKER_SOCKET = {
+    "docker-socket": (
+        "dagger.Socket | None",
+        "null",
+        "Emulator: the host's Docker socket (/var/run/docker.sock) to run the MQTT image's check",
+    )
+}
 ALARM_EMAIL = {
     "alarm-email": (
         "<class 'str'>",
@@ -105,6 +112,7 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
                 "1800.0",
                 "How long to wait for an operation in progress on the stack",
             ),
+            **DOCKER_SOCKET,
         },
     ),
     "integration-test": (
@@ -131,6 +139,7 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
             "url": ("str | None", "null", "Base URL to test instead of an environment"),
             "admin-password": (SECRET, "null", "Admin password (default: the env's SSM parameter)"),
             **AWS_ARGS,
+            **DOCKER_SOCKET,
         },
     ),
     "plan": (
@@ -218,6 +227,7 @@ EXPECTED: dict[str, tuple[str, bool, str | None, str, dict[str, tuple[str, str |
                 "How long to wait for an operation in progress on the stack",
             ),
             **AWS_ARGS,
+            **DOCKER_SOCKET,
         },
     ),
 }

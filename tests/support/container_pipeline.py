@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -47,8 +48,10 @@ class ContainerPipeline:
     image: str
     network: str
     endpoint: str
+    # What is mounted at BUILD_DIR: a volume `package` fills, or a host directory already built.
     build_volume: str
     names: list[str] = field(default_factory=list)
+    build_mode: str = "rw"
 
     def run(
         self,
@@ -61,7 +64,13 @@ class ContainerPipeline:
         """Run ``request``'s one core command in a fresh container; wait for it to exit."""
         name = docker.unique_name("yss-step")
         self.names.append(name)
-        extra = ("--network", self.network, "--volume", f"{self.build_volume}:{BUILD_DIR}", *mounts)
+        extra = (
+            "--network",
+            self.network,
+            "--volume",
+            f"{self.build_volume}:{BUILD_DIR}:{self.build_mode}",
+            *mounts,
+        )
         env = emulator_env() | dict(secrets or {})
         argv = contract.core_command(request)
         docker.run(*docker.run_args(self.image, name=name, env=env, extra=extra, command=argv))
@@ -88,9 +97,13 @@ def _wait_for_http(url: str, seconds: float = 60) -> None:
 
 
 @contextmanager
-def emulated_account(image: str) -> Iterator[ContainerPipeline]:
-    """A moto container (the account) plus a runner for core commands; all removed on exit."""
-    volume = docker.unique_name("yss-build")
+def emulated_account(image: str, build_dir: Path | None = None) -> Iterator[ContainerPipeline]:
+    """A moto container (the account) plus a runner for core commands; all removed on exit.
+
+    ``build_dir``: a `sam build` output on the host, mounted where `package` writes it (as the
+    Dagger layer mounts the `package` function's directory), instead of a volume to fill.
+    """
+    volume = str(build_dir) if build_dir else docker.unique_name("yss-build")
     with docker.network("yss-emulator") as net, docker.containers() as names:
         moto = docker.unique_name("yss-moto")
         names.append(moto)
@@ -103,8 +116,11 @@ def emulated_account(image: str) -> Iterator[ContainerPipeline]:
         )
         endpoint = f"http://127.0.0.1:{_published_port(moto, MOTO_PORT)}"
         _wait_for_http(endpoint)
-        pipeline = ContainerPipeline(image, net, endpoint, volume, names)
+        pipeline = ContainerPipeline(
+            image, net, endpoint, volume, names, build_mode="ro" if build_dir else "rw"
+        )
         try:
             yield pipeline
         finally:
-            docker.run("volume", "rm", "--force", volume, check=False)
+            if build_dir is None:
+                docker.run("volume", "rm", "--force", volume, check=False)

@@ -8,6 +8,9 @@ daemon that does not answer fails the test; elsewhere the test is skipped with t
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -204,3 +207,85 @@ def save_oci(tag: str, path: Path) -> str:
                 if member.is_file():
                     archive.add(member, arcname=member.relative_to(layout).as_posix())
     return str(index["manifests"][0]["digest"])
+
+
+def save_as_tarball(tag: str, path: Path) -> str:
+    """Export ``tag`` as ``Container.as_tarball()`` writes one platform; return the config digest.
+
+    That is BuildKit's OCI exporter in its Docker variant: ``oci-layout``, ``index.json`` and a
+    ``manifest.json`` naming the same blobs, gzip layers, and the image config's bytes as built,
+    with Docker's own fields such as ``Healthcheck`` (skopeo's OCI conversion drops those). The
+    config digest is the id a Docker engine knows the image by once it is loaded.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        saved = Path(scratch) / "saved.tar"
+        run("save", "--output", str(saved), tag, timeout=600)
+        with tarfile.open(saved) as archive:
+
+            def read(name: str) -> bytes:
+                member = archive.extractfile(name)
+                assert member is not None, name
+                return member.read()
+
+            entry = json.loads(read("manifest.json"))[0]
+            config = read(entry["Config"])
+            layers = [
+                gzip.compress(read(name), compresslevel=1, mtime=0) for name in entry["Layers"]
+            ]
+    blobs = {f"sha256:{hashlib.sha256(b).hexdigest()}": b for b in (config, *layers)}
+    config_digest, *layer_digests = (
+        f"sha256:{hashlib.sha256(b).hexdigest()}" for b in (config, *layers)
+    )
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": digest,
+                    "size": len(blobs[digest]),
+                }
+                for digest in layer_digests
+            ],
+        }
+    ).encode()
+    manifest_digest = f"sha256:{hashlib.sha256(manifest).hexdigest()}"
+    blobs[manifest_digest] = manifest
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest,
+                "size": len(manifest),
+            }
+        ],
+    }
+
+    def blob_path(digest: str) -> str:
+        return "blobs/sha256/" + digest.split(":", 1)[1]
+
+    docker_manifest = [
+        {
+            "Config": blob_path(config_digest),
+            "RepoTags": None,
+            "Layers": [blob_path(d) for d in layer_digests],
+        }
+    ]
+    with tarfile.open(path, "w") as out:
+        for name, data in [
+            ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+            ("index.json", json.dumps(index).encode()),
+            ("manifest.json", json.dumps(docker_manifest).encode()),
+            *((blob_path(d), b) for d, b in blobs.items()),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    return config_digest

@@ -188,6 +188,49 @@ class AwsFacing(Request):
 
 
 @dataclass(frozen=True, kw_only=True)
+class HandlerCheck(AwsFacing):
+    """A command whose smoke test checks the MQTT handler (``mqtt_health``).
+
+    In the emulator that check runs the handler image with a Docker engine, and the handler
+    must reach the emulated account from that engine's containers. On the host that is the
+    ``emulator`` URL itself. Under ``dagger call`` the core reaches the account as ``moto``,
+    which only the Dagger engine resolves, so the Dagger layer states the URL the Docker host
+    reaches it at (a kept account is a host service, ``tcp://localhost:N``); a Dagger service
+    started for this call alone is reachable from no Docker container, and the check says so.
+    """
+
+    emulator_from_docker: str = field(
+        default="",
+        metadata=_help(
+            "the emulated account's URL as containers of the local Docker engine reach it "
+            "(default: --emulator)"
+        ),
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.emulator_from_docker:
+            return
+        _check(_EMULATOR_URL_RE, self.emulator_from_docker, "emulator URL from Docker")
+        if not self.emulator:
+            raise RequestError("--emulator-from-docker needs --emulator (an emulated account).")
+        if self.emulator_ends_with_call:
+            raise RequestError(
+                "emulator_from_docker names a kept account; this call's own account is "
+                "reachable from no Docker container."
+            )
+
+    def handler_endpoint(self, own_endpoint: str | None) -> str | None:
+        """Where the handler container reaches the emulated account the core reaches at
+        ``own_endpoint``; ``None``: from nowhere."""
+        if self.emulator_from_docker:
+            return self.emulator_from_docker.rstrip("/")
+        if self.emulator_ends_with_call:
+            return None
+        return own_endpoint
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackChange(AwsFacing):
     """Every field that changes the stack: ``plan`` and ``deploy`` take exactly these."""
 
@@ -250,7 +293,7 @@ class PlanRequest(StackChange):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeployRequest(StackChange):
+class DeployRequest(StackChange, HandlerCheck):
     command: ClassVar[str] = "deploy"
 
     dashboard_dir: str = field(default="", metadata=_help("the dashboard's static files"))
@@ -264,12 +307,24 @@ class DeployRequest(StackChange):
         default=1800.0,
         metadata=_help("how long to wait for an operation in progress on the stack"),
     )
+    docker_load: bool = field(
+        default=False,
+        metadata=_help(
+            "emulator: load the image into the local Docker engine first, so the MQTT check "
+            "can run it (what --docker-socket does under dagger call)"
+        ),
+    )
 
     def validate(self) -> None:
         super().validate()
         wait = self.lock_wait_seconds
         if isinstance(wait, bool) or not math.isfinite(wait) or wait < 0:
             raise RequestError("--lock-wait-seconds must be a non-negative number of seconds.")
+        if self.docker_load and self.image_uri:
+            raise RequestError(
+                "--docker-load loads the emulator's OCI tarball; a published image "
+                "(--image-uri) is pulled by ECS."
+            )
         _check(_PATH_RE, self.dashboard_dir, "dashboard directory")
         _check(_GITHUB_REPOSITORY_RE, self.github_repository, "GitHub repository (OWNER/NAME)")
         for step, seconds in self.gate_seconds.items():
@@ -280,7 +335,7 @@ class DeployRequest(StackChange):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SmokeRequest(AwsFacing):
+class SmokeRequest(HandlerCheck):
     command: ClassVar[str] = "smoke"
 
     env: str | None = field(
@@ -376,7 +431,7 @@ class ReleasesRequest(AwsFacing):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RollbackRequest(AwsFacing):
+class RollbackRequest(HandlerCheck):
     command: ClassVar[str] = "rollback"
 
     env: str = field(metadata=_help("prod, dev or pr-<number>"))

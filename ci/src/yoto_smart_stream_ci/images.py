@@ -133,6 +133,97 @@ def register_oci_image(target: AwsTarget, env: str, commit: str, tarball: Path) 
     return f"{uri}@{digest}"
 
 
+def docker_engine() -> str | None:
+    """The Docker CLI (``$YSS_DOCKER``, else ``docker`` on PATH) when an engine answers it.
+
+    Under ``dagger call`` that is the host's engine through ``--docker-socket``; without the
+    socket the workspace's client finds no engine.
+    """
+    docker = os.environ.get("YSS_DOCKER") or shutil.which("docker")
+    if docker is None:
+        return None
+    try:
+        answer = subprocess.run([docker, "info"], capture_output=True, check=False)  # noqa: S603
+    except OSError:  # $YSS_DOCKER names no program
+        return None
+    return docker if answer.returncode == 0 else None
+
+
+def engine_holds(docker: str, image_id: str) -> bool:
+    inspected = subprocess.run(  # noqa: S603 - fixed argv
+        [docker, "image", "inspect", "--format", "{{.Id}}", image_id],
+        capture_output=True,
+        check=False,
+    )
+    return inspected.returncode == 0
+
+
+def load_oci_tarball(docker: str, tarball: Path, tag: str) -> tuple[str, bool]:
+    """Have the Docker engine hold the image of an OCI tarball, tagged ``tag``.
+
+    Returns the image id (the manifest's config digest) and whether it had to be loaded.
+    ``Container.as_tarball()`` and ``docker.save_oci`` write an OCI image layout; Docker before
+    25 (Debian's 20.10) loads only the Docker archive layout, whose ``manifest.json`` names the
+    config and layer files inside the tar. The blobs are the same, so what is streamed to
+    ``docker load`` is the tarball's own config and layers under a ``manifest.json`` written
+    from its OCI manifest (the one ECR recorded), replacing any the tarball had. Docker keeps
+    the config bytes as they are, so the image id is the config digest ``mqtt_health`` runs.
+    """
+    manifest = json.loads(oci_manifest(tarball)[0])
+    image_id = str(manifest["config"]["digest"])
+    if engine_holds(docker, image_id):
+        return image_id, False
+
+    def member(digest: str) -> str:
+        algorithm, _, hexdigest = digest.partition(":")
+        return f"blobs/{algorithm}/{hexdigest}"
+
+    layers = [member(str(layer["digest"])) for layer in manifest["layers"]]
+    entry = [{"Config": member(image_id), "RepoTags": [tag], "Layers": layers}]
+    index = json.dumps(entry).encode()
+    loading = subprocess.Popen(  # noqa: S603 - fixed argv
+        [docker, "load"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        with (
+            tarfile.open(tarball) as source,
+            tarfile.open(fileobj=loading.stdin, mode="w|") as archive,
+        ):
+            info = tarfile.TarInfo("manifest.json")
+            info.size = len(index)
+            archive.addfile(info, io.BytesIO(index))
+            # A layer listed twice (an empty layer) is one file in the archive.
+            for name in dict.fromkeys([member(image_id), *layers]):
+                blob = _blob(source, name, tarball)
+                archive.addfile(blob, source.extractfile(blob))
+    except BrokenPipeError:
+        pass  # `docker load` stopped reading; its own error follows
+    except RuntimeError:
+        loading.kill()
+        loading.communicate()
+        raise
+    out, err = loading.communicate()
+    said = (out + err).decode(errors="replace").strip().replace("\n", " | ")[-300:]
+    if loading.returncode != 0:
+        raise RuntimeError(f"`docker load` of {tarball} failed: {said}")
+    if not engine_holds(docker, image_id):
+        raise RuntimeError(
+            f"`docker load` of {tarball} answered {said!r}, but the engine holds no image "
+            f"{image_id[:19]}."
+        )
+    return image_id, True
+
+
+def _blob(archive: tarfile.TarFile, name: str, tarball: Path) -> tarfile.TarInfo:
+    try:
+        found = archive.getmember(name)
+    except KeyError:
+        raise RuntimeError(f"{tarball} lacks the blob {name} its manifest names.") from None
+    if not found.isfile():
+        raise RuntimeError(f"{tarball}: {name} is not a regular file.")
+    return found
+
+
 def build_oci_tarball(repo_root: Path, destination: Path) -> Path:
     """Build mqtt/Dockerfile with the local Docker engine and export it as an OCI tarball.
 
@@ -141,13 +232,8 @@ def build_oci_tarball(repo_root: Path, destination: Path) -> Path:
     Docker 25 and later and the older Docker archive before; both become the layout
     ``oci_manifest`` reads.
     """
-    docker = os.environ.get("YSS_DOCKER") or shutil.which("docker")
-    if (
-        docker is None
-        or subprocess.run(  # noqa: S603 - fixed argv
-            [docker, "info"], capture_output=True, check=False
-        ).returncode
-    ):
+    docker = docker_engine()
+    if docker is None:
         raise RuntimeError(
             "No --oci-tarball was given and no Docker engine answers to build mqtt/Dockerfile; "
             "start Docker or pass --oci-tarball (or --image-uri)."

@@ -3,7 +3,7 @@
 This is the thin Dagger layer. Every container it runs is defined once, by a Dockerfile in the
 repository (``ci/Dockerfile`` for the toolchain, ``mqtt/Dockerfile`` for the MQTT image), built
 with ``Directory.docker_build``; the layer adds only what belongs to the engine (cache volumes,
-secrets, the moto service binding) and one core command. Each command's arguments travel as one
+secrets, the moto service binding, the host's Docker socket) and one core command. Each command's arguments travel as one
 typed request (``contract``), built here by the pure ``*_request`` functions below, serialised
 once by ``contract.core_command`` and parsed and validated once by the core. The container
 tests build the same Dockerfiles with Docker and run the same core commands.
@@ -44,6 +44,8 @@ PREVIEW_PORT: Final = 8080
 # container); `deploy` returns it, and the workflow saves it with `--output "$GITHUB_STEP_SUMMARY"`.
 STEP_SUMMARY_FILE: Final = "/run/github/step-summary.md"
 ECR_PASSWORD_FILE: Final = "/run/ecr-password"  # noqa: S105 - a path, not a password
+# Where the workspace's Docker CLI looks for an engine; `--docker-socket` is mounted here.
+DOCKER_SOCKET: Final = "/var/run/docker.sock"
 # What the engine uploads from the repository; everything else (virtualenvs, caches, build
 # output, local benchmarks) never leaves the host. `.dockerignore` holds the same list for
 # `docker build` (a test keeps the two equal).
@@ -95,10 +97,16 @@ def never_cached(fn: Callable[P, R]) -> Callable[P, R]:
 # -- the pure request builders: Dagger arguments -> one typed request -------------------------
 @dataclass(frozen=True)
 class Account:
-    """Which account a call acts on, as the request states it: real, or an emulator URL."""
+    """Which account a call acts on, as the request states it: real, or an emulator URL.
+
+    ``from_docker`` is the emulated account's URL as containers of the host's Docker engine
+    reach it (a kept account is a host service: 127.0.0.1 and its port); the MQTT check's
+    handler container uses it.
+    """
 
     emulator: str = ""
     ends_with_call: bool = False
+    from_docker: str = ""
 
     @property
     def emulated(self) -> bool:
@@ -106,6 +114,10 @@ class Account:
 
     def fields(self) -> dict[str, Any]:
         return {"emulator": self.emulator, "emulator_ends_with_call": self.ends_with_call}
+
+    def check_fields(self) -> dict[str, Any]:
+        """``fields`` plus what a request whose smoke test checks the handler takes."""
+        return {**self.fields(), "emulator_from_docker": self.from_docker}
 
 
 REAL_ACCOUNT: Final = Account()
@@ -121,6 +133,7 @@ class AwsAccess:
     secret_access_key: dagger.Secret | None = None
     session_token: dagger.Secret | None = None
     emulator: dagger.Service | None = None
+    docker_socket: dagger.Socket | None = None
 
     @property
     def expected_account(self) -> Account:
@@ -140,12 +153,18 @@ def deploy_request(
     gate_seconds: dict[str, float] | None = None,
     alarm_email: str = "",
     lock_wait_seconds: float = 1800.0,
+    docker_load: bool = False,
 ) -> contract.DeployRequest:
-    """The deploy request; with real credentials its image is filled in once it is published."""
+    """The deploy request; with real credentials its image is filled in once it is published.
+
+    ``docker_load``: the host's Docker socket is mounted, and its engine holds the image only
+    once the core loads the tarball the engine hands over.
+    """
     emulated = account.emulated
     return contract.DeployRequest(
         lock_wait_seconds=lock_wait_seconds,
-        **account.fields(),
+        docker_load=docker_load,
+        **account.check_fields(),
         env=env,
         build_dir=BUILD_DIR,
         oci_tarball=OCI_TARBALL if emulated else "",
@@ -190,7 +209,7 @@ def environment_url_request(*, env: str, account: Account) -> contract.Environme
 
 
 def smoke_request(*, env: str | None, url: str | None, account: Account) -> contract.SmokeRequest:
-    return contract.SmokeRequest(**account.fields(), env=env, url=url)
+    return contract.SmokeRequest(**account.check_fields(), env=env, url=url)
 
 
 def teardown_request(
@@ -217,7 +236,7 @@ def rollback_request(
     *, env: str, to: str, lock_wait_seconds: float, account: Account
 ) -> contract.RollbackRequest:
     return contract.RollbackRequest(
-        **account.fields(), env=env, to=to, lock_wait_seconds=lock_wait_seconds
+        **account.check_fields(), env=env, to=to, lock_wait_seconds=lock_wait_seconds
     )
 
 
@@ -261,6 +280,10 @@ Commit = Annotated[str, Doc("Git commit being deployed")]
 Emulator = Annotated[
     dagger.Service | None,
     Doc("A kept emulated account (dagger call emulator up), e.g. tcp://localhost:5000"),
+]
+DockerSocket = Annotated[
+    dagger.Socket | None,
+    Doc("Emulator: the host's Docker socket (/var/run/docker.sock) to run the MQTT image's check"),
 ]
 
 
@@ -307,7 +330,7 @@ class YotoSmartStream:
         names it (``Account``), and the core points every AWS client at it.
         """
         access_key_id, secret_access_key = access.access_key_id, access.secret_access_key
-        emulator, region = access.emulator, access.region
+        emulator, region, docker_socket = access.emulator, access.region, access.docker_socket
         if (access_key_id is None) != (secret_access_key is None):
             raise ValueError(
                 "Pass both --aws-access-key-id and --aws-secret-access-key, or neither "
@@ -315,6 +338,11 @@ class YotoSmartStream:
             )
         if access_key_id is not None and emulator is not None:
             raise ValueError("Pass AWS credentials or --emulator, not both.")
+        if access_key_id is not None and docker_socket is not None:
+            raise ValueError(
+                "--docker-socket runs the emulator's MQTT check; in a real account that check "
+                "reads ECS, so pass it only without AWS credentials."
+            )
         contract.validate_region(region)
         ctr = (
             self._toolchain(WORKSPACE_STAGE)
@@ -323,6 +351,9 @@ class YotoSmartStream:
             # AWS-facing steps must run every time: a cached `sam deploy` does nothing.
             .with_env_variable("YOTO_PIPELINE_RUN", str(time.time_ns()))
         )
+        if docker_socket is not None:
+            # The host's engine: the MQTT check runs the handler image there (mqtt_health).
+            ctr = ctr.with_unix_socket(DOCKER_SOCKET, docker_socket)
         if access_key_id is not None and secret_access_key is not None:
             ctr = ctr.with_secret_variable("AWS_ACCESS_KEY_ID", access_key_id)
             ctr = ctr.with_secret_variable("AWS_SECRET_ACCESS_KEY", secret_access_key)
@@ -331,10 +362,13 @@ class YotoSmartStream:
             return ctr, REAL_ACCOUNT
         if emulator is None:
             return ctr.with_service_binding(MOTO_HOST, self._emulator_service()), CALL_ACCOUNT
-        # A host service (tcp://localhost:N) keeps its port behind the alias.
+        # A host service (tcp://localhost:N) keeps its port behind the alias, and the host's
+        # own containers (the MQTT check's handler, `--network host`) reach it on 127.0.0.1.
         ports = await emulator.ports()
         port = await ports[0].port() if ports else MOTO_PORT
-        account = Account(emulator=f"http://{MOTO_HOST}:{port}")
+        account = Account(
+            emulator=f"http://{MOTO_HOST}:{port}", from_docker=f"http://127.0.0.1:{port}"
+        )
         return ctr.with_service_binding(MOTO_HOST, emulator), account
 
     async def _prepared(
@@ -462,6 +496,7 @@ class YotoSmartStream:
         lock_wait_seconds: Annotated[
             float, Doc("How long to wait for an operation in progress on the stack")
         ] = 1800.0,
+        docker_socket: DockerSocket = None,
     ) -> str:
         """Gate (lint + test), package, image, sam deploy, dashboard sync, smoke test; returns the summary (Markdown)."""
 
@@ -475,6 +510,7 @@ class YotoSmartStream:
                 commit=commit,
                 account=account,
                 alarm_email=alarm_email,
+                docker_load=docker_socket is not None,
             )
 
         # Validated before anything runs; the image is added once published. The secrets are
@@ -482,7 +518,12 @@ class YotoSmartStream:
         aws, request = await self._prepared(
             build,
             AwsAccess(
-                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+                region,
+                aws_access_key_id,
+                aws_secret_access_key,
+                aws_session_token,
+                emulator,
+                docker_socket,
             ),
         )
         gate: dict[str, float] = {}
@@ -567,12 +608,18 @@ class YotoSmartStream:
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
         emulator: Emulator = None,
+        docker_socket: DockerSocket = None,
     ) -> str:
         """Health, ready, sign-in as the smoke principal (or admin with --url), players, MQTT handler."""
         return await self._run(
             lambda account: smoke_request(env=env, url=url, account=account),
             AwsAccess(
-                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+                region,
+                aws_access_key_id,
+                aws_secret_access_key,
+                aws_session_token,
+                emulator,
+                docker_socket,
             ),
             secrets={ADMIN_PASSWORD_VAR: admin_password},
         )
@@ -698,6 +745,7 @@ class YotoSmartStream:
         aws_session_token: AwsSessionToken = None,
         region: Region = DEFAULT_REGION,
         emulator: Emulator = None,
+        docker_socket: DockerSocket = None,
     ) -> str:
         """Redeploy a recorded release of the env and smoke-test it; prints a summary."""
         return await self._run(
@@ -705,7 +753,12 @@ class YotoSmartStream:
                 env=env, to=to, lock_wait_seconds=lock_wait_seconds, account=account
             ),
             AwsAccess(
-                region, aws_access_key_id, aws_secret_access_key, aws_session_token, emulator
+                region,
+                aws_access_key_id,
+                aws_secret_access_key,
+                aws_session_token,
+                emulator,
+                docker_socket,
             ),
         )
 

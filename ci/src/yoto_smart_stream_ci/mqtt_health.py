@@ -11,9 +11,14 @@ container, so each target reads the health check's verdict where it lands:
   report each of those tasks' handler container ``HEALTHY``, i.e. the heartbeat is fresh.
 - **Emulator**: moto's ECS records services but runs no task, so the pipeline runs the image
   the task definition names itself (resolved through the emulated ECR's manifest to the image
-  the local Docker engine holds), the way the task definition runs it, and polls the image's own
-  HEALTHCHECK command in it. Without a Docker engine holding that image the check is SKIPPED
-  with the reason, never passed.
+  the local Docker engine holds: the host's build put it there, or a deploy with
+  ``docker_load`` loads it from its OCI tarball, as ECS would pull it), the way the task
+  definition runs it, and polls the image's own HEALTHCHECK command in it. The handler reaches
+  the emulated account at the request's ``handler_endpoint``.
+  Under ``dagger call`` the engine is the host's, through ``--docker-socket``, and the account
+  must be a kept one (``--emulator tcp://localhost:N``): a Dagger service is reachable from no
+  container of that engine. Without an engine, an account the handler can reach, or the image,
+  the check is SKIPPED with the reason and the flag that fixes it, never passed.
 """
 
 from __future__ import annotations
@@ -21,14 +26,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from yoto_smart_stream_ci import environments
+from yoto_smart_stream_ci import contract, environments, images
 from yoto_smart_stream_ci.aws import AwsTarget
 from yoto_smart_stream_ci.smoke import SmokeFailure, SmokeSkipped
 
@@ -41,12 +47,74 @@ EMULATOR_WAIT_SECONDS = 90.0
 EMULATOR_POLL_SECONDS = 2.0
 
 
-def check_handler(target: AwsTarget, env: str) -> str:
+DOCKER_SOCKET_HINT = "--docker-socket /var/run/docker.sock"
+KEPT_ACCOUNT_HINT = (
+    "--emulator tcp://localhost:5000 (a kept account: `dagger call emulator up --ports 5000:5000`)"
+)
+
+
+@dataclass(frozen=True)
+class LocalDocker:
+    """Where the emulator's check runs the handler image: the Docker CLI of an engine that
+    answers, and the emulated account's URL as that engine's containers reach it."""
+
+    cli: str | None
+    account_url: str | None
+
+    @property
+    def missing(self) -> str:
+        """Why the check cannot run here, naming the flag that fixes it; empty when it can."""
+        if self.cli is None and self.account_url is None:
+            return (
+                "no Docker engine answers here, and this call's own emulated account is a "
+                f"Dagger service no Docker container can reach: add {DOCKER_SOCKET_HINT} and "
+                f"{KEPT_ACCOUNT_HINT} to `dagger call`"
+            )
+        if self.cli is None:
+            return (
+                f"no Docker engine answers here: add {DOCKER_SOCKET_HINT} to `dagger call` "
+                "(on the host: start Docker)"
+            )
+        if self.account_url is None:
+            return (
+                "this call's own emulated account is a Dagger service no Docker container can "
+                f"reach: add {KEPT_ACCOUNT_HINT} to `dagger call`"
+            )
+        return ""
+
+
+NO_LOCAL_DOCKER = LocalDocker(cli=None, account_url=None)
+
+
+def local_docker(target: AwsTarget, request: contract.HandlerCheck) -> LocalDocker:
+    """The engine and URL the emulator's check uses for ``request``; a real account needs none."""
+    if not target.emulated:
+        return NO_LOCAL_DOCKER
+    return LocalDocker(
+        cli=images.docker_engine(), account_url=request.handler_endpoint(target.endpoint_url)
+    )
+
+
+def hold_image(local: LocalDocker, tarball: Path, image_uri: str) -> str | None:
+    """Emulator: have the local engine hold the image the stack is about to run, as ECS pulls
+    it from ECR; one sentence on what was done, ``None`` when the check cannot run anyway."""
+    if local.cli is None or local.missing:
+        return None
+    repository, _, digest = image_uri.rpartition("@")
+    # Named by its digest, so no later deploy moves the tag onto another image.
+    tag = f"{repository}:{digest.replace(':', '-')[:19]}"
+    image_id, loaded = images.load_oci_tarball(local.cli, tarball, tag)
+    if not loaded:
+        return f"the local Docker engine already holds the image {image_id[:19]}"
+    return f"loaded the image {image_id[:19]} into the local Docker engine as {tag}"
+
+
+def check_handler(target: AwsTarget, env: str, local: LocalDocker) -> str:
     """One sentence on the running handler, or ``SmokeFailure`` saying what is wrong."""
     if not environments.settings_for(env).mqtt_enabled:
         raise SmokeSkipped(f"{env} runs no MQTT handler")
     try:
-        return _emulated(target, env) if target.emulated else _ecs(target, env)
+        return _emulated(target, env, local) if target.emulated else _ecs(target, env)
     except (BotoCoreError, ClientError, OSError, subprocess.SubprocessError) as error:
         raise SmokeFailure(f"the handler's state could not be read: {error}") from error
 
@@ -109,14 +177,6 @@ def _healthy_tasks(ecs: Any, cluster: str, service: str, definition: str) -> tup
     return healthy, ", ".join(states) or "no task of this task definition yet"
 
 
-def _docker() -> str | None:
-    docker = os.environ.get("YSS_DOCKER") or shutil.which("docker")
-    if docker is None:
-        return None
-    answer = subprocess.run([docker, "info"], capture_output=True, check=False)  # noqa: S603
-    return docker if answer.returncode == 0 else None
-
-
 def task_image_and_environment(target: AwsTarget, env: str) -> tuple[str, dict[str, str]]:
     """The image (``repository@sha256:...``) and environment the env's handler task runs.
 
@@ -176,13 +236,15 @@ def _local_image_id(target: AwsTarget, env: str, image_uri: str) -> str:
     return str(json.loads(images[0]["imageManifest"])["config"]["digest"])
 
 
-def _emulated(target: AwsTarget, env: str, *, wait_s: float = EMULATOR_WAIT_SECONDS) -> str:
+def _emulated(
+    target: AwsTarget, env: str, local: LocalDocker, *, wait_s: float = EMULATOR_WAIT_SECONDS
+) -> str:
     image_uri, task_env = task_image_and_environment(target, env)
-    docker = _docker()
-    if docker is None:
+    docker, account_url = local.cli, local.account_url
+    if docker is None or account_url is None:
         raise SmokeSkipped(
-            "moto's ECS runs no task, and no Docker engine answers here to run the image "
-            f"{image_uri} and its health check"
+            f"moto's ECS runs no task, so the image {image_uri} and its health check would run "
+            f"with a local Docker engine, but {local.missing}"
         )
     image_id = _local_image_id(target, env, image_uri)
     inspected = subprocess.run(  # noqa: S603 - fixed argv
@@ -191,7 +253,8 @@ def _emulated(target: AwsTarget, env: str, *, wait_s: float = EMULATOR_WAIT_SECO
     if inspected.returncode != 0:
         raise SmokeSkipped(
             f"moto's ECS runs no task, and the local Docker engine does not hold {image_uri} "
-            f"(image {image_id[:19]}) to run it"
+            f"(image {image_id[:19]}) to run it: a deploy of that image with this engine at "
+            f"hand loads it ({DOCKER_SOCKET_HINT} under `dagger call`)"
         )
     health = (json.loads(inspected.stdout)[0].get("Config") or {}).get("Healthcheck") or {}
     command = _health_command(health.get("Test") or [])
@@ -201,7 +264,8 @@ def _emulated(target: AwsTarget, env: str, *, wait_s: float = EMULATOR_WAIT_SECO
     environment = {
         **task_env,
         **{k: v for k, v in os.environ.items() if k.startswith("AWS_") and v},
-        "AWS_ENDPOINT_URL": str(target.endpoint_url),
+        # The account as the engine's containers reach it (under Dagger not the core's `moto`).
+        "AWS_ENDPOINT_URL": account_url,
         "AWS_REGION": target.region,
         "AWS_DEFAULT_REGION": target.region,
     }

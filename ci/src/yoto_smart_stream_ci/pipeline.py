@@ -120,28 +120,35 @@ def run(target: AwsTarget, request: contract.Request, secrets: Secrets) -> bool:
     raise contract.RequestError(f"The {request.command} command does not talk to AWS.")
 
 
-def _image_uri(target: AwsTarget, request: contract.StackChange, *, register: bool) -> str:
-    """The pinned image the stack runs: the published one, or the emulator's registration."""
+def _image_tarball(request: contract.StackChange) -> Path | None:
+    """The emulator's image as an OCI tarball; ``None`` for a published image."""
     if request.image_uri:
-        return request.image_uri
+        return None
     if not request.oci_tarball:
         # The host's emulator deploy without a tarball: build the image as the engine would.
         built = Path(tempfile.mkdtemp(prefix="mqtt-image-")) / "mqtt-image.tar"
-        tarball = images.build_oci_tarball(Path.cwd(), built)
-    else:
-        tarball = Path(request.oci_tarball)
+        return images.build_oci_tarball(Path.cwd(), built)
+    return Path(request.oci_tarball)
+
+
+def _image_uri(
+    target: AwsTarget, request: contract.StackChange, tarball: Path | None, *, register: bool
+) -> str:
+    """The pinned image the stack runs: the published one, or the emulator's registration."""
+    if tarball is None:
+        return request.image_uri
     if register:
         return images.register_oci_image(target, request.env, request.commit, tarball)
     return images.planned_image_uri(target, request.env, tarball)
 
 
-def _smoke(target: AwsTarget, env: str) -> smoke.SmokeReport:
+def _smoke(target: AwsTarget, env: str, local: mqtt_health.LocalDocker) -> smoke.SmokeReport:
     """The deployed env's smoke test: signed in as the smoke principal, then the MQTT handler."""
     credential = deploy.read_smoke_credential(target, env)
     with deploy.serving_api(target, env) as url:
         report = smoke.run_smoke(url, username=environments.SMOKE_PRINCIPAL, password=credential)
     if report.ok:
-        report.check("mqtt handler", lambda: mqtt_health.check_handler(target, env))
+        report.check("mqtt handler", lambda: mqtt_health.check_handler(target, env, local))
     return report
 
 
@@ -221,8 +228,14 @@ def _deploy(
     started = time.monotonic()
     with timer.step("stack lock"):
         stack_lock.acquire(target, env, wait_seconds=request.lock_wait_seconds)
+    local = mqtt_health.local_docker(target, request)
     with timer.step("image"):
-        image_uri = _image_uri(target, request, register=True)
+        tarball = _image_tarball(request)
+        image_uri = _image_uri(target, request, tarball, register=True)
+        if tarball is not None and request.docker_load:
+            held = mqtt_health.hold_image(local, tarball, image_uri)
+            if held:
+                print(f"MQTT image: {held}", flush=True)
     parameters = _template_parameters(request, image_uri)
     with tempfile.TemporaryDirectory(prefix=f"deploy-{env}-") as tmp:
         workdir = Path(tmp)
@@ -240,7 +253,7 @@ def _deploy(
             with timer.step("dashboard sync"):
                 dashboard = deploy.sync_dashboard(target, env, Path(request.dashboard_dir))
         with timer.step("smoke test"):
-            report = _smoke(target, env)
+            report = _smoke(target, env, local)
         print(report.render(), flush=True)
 
         rolled_back = False
@@ -256,7 +269,7 @@ def _deploy(
             )
         elif release.rolls_back(env):
             with timer.step("rollback"):
-                rollback_note = _roll_back(target, env, workdir)
+                rollback_note = _roll_back(target, env, workdir, local)
             rolled_back = True
 
     monitoring = environments.cloudwatch_dashboard_url(env, target.region)
@@ -351,13 +364,13 @@ def _url_lines(
     ]
 
 
-def _roll_back(target: AwsTarget, env: str, workdir: Path) -> str:
+def _roll_back(target: AwsTarget, env: str, workdir: Path, local: mqtt_health.LocalDocker) -> str:
     previous = release.last_good(target, env)
     if previous is None:
         return "no last good release recorded for this env; nothing to roll back to"
     template = release.fetch_template(target, previous, workdir)
     deploy.deploy_stack(target, env, template, previous.parameters)
-    again = _smoke(target, env)
+    again = _smoke(target, env, local)
     print(again.render(), flush=True)
     verdict = "passes" if again.ok else "ALSO FAILS"
     return (
@@ -408,7 +421,7 @@ def run_smoke(
         report = smoke.run_smoke(request.url, username="admin", password=admin_password)
     else:
         announce(target)
-        report = _smoke(target, str(request.env))
+        report = _smoke(target, str(request.env), mqtt_health.local_docker(target, request))
     print(report.render(), flush=True)
     return report
 
@@ -492,7 +505,8 @@ def run_preview(target: AwsTarget, request: contract.PreviewRequest) -> None:
 def run_plan(target: AwsTarget, request: contract.PlanRequest) -> str:
     env = request.env
     announce(target)
-    parameters = _template_parameters(request, _image_uri(target, request, register=False))
+    image_uri = _image_uri(target, request, _image_tarball(request), register=False)
+    parameters = _template_parameters(request, image_uri)
     with tempfile.TemporaryDirectory(prefix=f"plan-{env}-") as tmp:
         packaged = deploy.package(target, env, Path(request.build_dir), Path(tmp))
         text = deploy.describe_changes(target, env, packaged, parameters)
@@ -654,7 +668,7 @@ def run_rollback(target: AwsTarget, request: contract.RollbackRequest) -> bool:
     with tempfile.TemporaryDirectory(prefix=f"rollback-{env}-") as tmp:
         template = release.fetch_template(target, chosen, Path(tmp))
         deployed = deploy.deploy_stack(target, env, template, chosen.parameters)
-    report = _smoke(target, env)
+    report = _smoke(target, env, mqtt_health.local_docker(target, request))
     print(report.render(), flush=True)
     if report.ok:
         release.mark_last_good(target, chosen)
