@@ -10,8 +10,6 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from yoto_smart_stream_ci import emulated_account
-
 TEST_REGION = "eu-west-2"
 # moto's fixed account id; the credentials below are throwaway values moto accepts.
 TEST_ACCOUNT_ID = "123456789012"
@@ -26,6 +24,10 @@ def free_port() -> int:
 @contextmanager
 def running_moto_server() -> Iterator[str]:
     """Start a moto server on a free port and yield its endpoint URL."""
+    # Imported here: the broker and the stand-in builder import this module in processes that
+    # run without the pipeline package (ci/src) on their path.
+    from yoto_smart_stream_ci import emulated_account
+
     with emulated_account.running("127.0.0.1", 0) as endpoint:
         yield endpoint
 
