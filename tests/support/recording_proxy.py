@@ -3,7 +3,7 @@
 boto3 talks to it as to any endpoint; it forwards each request to moto unchanged and notes the
 call's target (``DynamoDB_20120810.BatchWriteItem``...), when the request arrived and when the
 answer left. It can also hold calls of one operation for a while (a network round trip) or
-answer one of them with a DynamoDB error instead of forwarding it, as DynamoDB would answer.
+answer chosen ones with a DynamoDB error instead of forwarding it, as DynamoDB would answer.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +27,7 @@ class Call:
     operation: str  # e.g. "BatchWriteItem"
     started: float  # time.monotonic() when the request arrived
     ended: float  # just before the answer was sent
+    refused: bool  # answered with the error below instead of reaching moto
 
 
 @dataclass
@@ -36,21 +37,15 @@ class RecordingProxy:
     # Calls of this operation wait this long before they are forwarded.
     delay_operation: str = ""
     delay_seconds: float = 0.0
-    # The n-th call (1-based) of this operation gets this error instead of reaching moto.
-    fail_operation: str = ""
-    fail_call: int = 0
-    fail_code: str = "AccessDeniedException"
-    _seen: dict[str, int] = field(default_factory=dict)
+    # Calls for which this is true (given operation and request body) get this error instead
+    # of reaching moto.
+    refuse: Callable[[str, bytes], bool] | None = None
+    refuse_code: str = "AccessDeniedException"
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def calls_of(self, operation: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.operation == operation]
-
-    def _arrived(self, operation: str) -> int:
-        with self._lock:
-            self._seen[operation] = self._seen.get(operation, 0) + 1
-            return self._seen[operation]
 
     def _record(self, call: Call) -> None:
         with self._lock:
@@ -75,14 +70,14 @@ def running_recording_proxy(upstream: str) -> Iterator[RecordingProxy]:
             started = time.monotonic()
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
-            nth = proxy._arrived(operation)
             if operation and operation == proxy.delay_operation:
                 time.sleep(proxy.delay_seconds)
-            if operation and operation == proxy.fail_operation and nth == proxy.fail_call:
+            refused = proxy.refuse is not None and proxy.refuse(operation, body)
+            if refused:
                 status = 400
                 headers = [("Content-Type", "application/x-amz-json-1.0")]
                 error = {
-                    "__type": f"com.amazonaws.dynamodb.v20120810#{proxy.fail_code}",
+                    "__type": f"com.amazonaws.dynamodb.v20120810#{proxy.refuse_code}",
                     "message": "refused by the test proxy",
                 }
                 payload = json.dumps(error).encode()
@@ -105,7 +100,7 @@ def running_recording_proxy(upstream: str) -> Iterator[RecordingProxy]:
                 finally:
                     upstream_connection.close()
             # Noted before the answer leaves, so a client's next call always starts after it.
-            proxy._record(Call(operation, started, time.monotonic()))
+            proxy._record(Call(operation, started, time.monotonic(), refused))
             self.send_response(status)
             for name, value in headers:
                 self.send_header(name, value)
