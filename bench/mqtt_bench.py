@@ -41,6 +41,15 @@ TOPIC = f"device/{PLAYER_ID}/data/events"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def _pythonpath() -> list[str]:
+    """This process's PYTHONPATH entries, made absolute (the roles run from the repository)."""
+    return [
+        str(Path(entry).resolve())
+        for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if entry
+    ]
+
+
 def _client(host: str, port: int, ca_file: str, token: str, name: str):  # type: ignore[no-untyped-def]
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -225,7 +234,8 @@ def _role(role: str, start: float, end: float, token: str, broker) -> subprocess
             str(end),
         ],
         cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        # The roles import tests.support, which needs the pipeline's package (PYTHONPATH).
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *_pythonpath()])},
         stdout=subprocess.PIPE,
         text=True,
     )

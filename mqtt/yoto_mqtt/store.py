@@ -1,9 +1,11 @@
 """Writing player events to DynamoDB: batched, idempotent, acknowledged only once stored.
 
 One writer thread takes deliveries from a bounded queue, writes them with BatchWriteItem
-(up to 25 per call), moves each player's latest-state item forward (once per batch, or under a
-backlog once per ``STATE_FLUSH_DELIVERIES``), and only then hands the deliveries back for
-acknowledgement, in arrival order. A message is therefore never
+(up to 25 per call, up to ``WRITES_IN_FLIGHT`` calls at once, results taken in arrival order),
+moves each player's latest-state item forward (once per batch, or under a backlog once per
+``STATE_FLUSH_DELIVERIES``), and only then hands the deliveries back for acknowledgement, in
+arrival order. A batch that is not stored leaves its deliveries, and those of the batches
+written alongside it after it, unacknowledged. A message is therefore never
 acknowledged to the broker before its event is stored; if the process dies first, the broker
 still owns it.
 
@@ -20,6 +22,7 @@ whole batch unacknowledged for the broker to redeliver.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import decimal
 import logging
@@ -27,6 +30,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +66,10 @@ TRANSIENT_ERROR_CODES = frozenset(
 # acknowledged only once its event and its player's state are written. 100 is also AWS IoT
 # Core's limit of unacknowledged messages in flight per connection.
 STATE_FLUSH_DELIVERIES = 100
+# BatchWriteItem calls written at once under a backlog. With one, the writer spent most of its
+# time waiting for DynamoDB's answer (a quarter of a core busy, README, Benchmarks); a second
+# call overlaps that wait. Results are still taken in arrival order.
+WRITES_IN_FLIGHT = 2
 # Kinds that describe the player (command responses do not).
 STATE_KINDS: frozenset[EventKind] = frozenset({"events", "status"})
 STATE_META_ATTRIBUTES = ("player_id", "last_event_utc", "last_kind", "updated_at")
@@ -179,6 +187,8 @@ class EventWriter:
         self._busy = 0
         self._busy_lock = threading.Lock()
         self._serializer = TypeSerializer()
+        # Batches are written on WRITES_IN_FLIGHT threads; they share these counters.
+        self._counts_lock = threading.Lock()
         # Written, in arrival order, waiting for their players' state update and their acks.
         self._held: list[Delivery] = []
         self._held_events: list[PlayerEvent] = []
@@ -210,26 +220,46 @@ class EventWriter:
     # -- writer thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
-            batch = self._next_batch()
-            if batch is None:
-                return
-            try:
-                stored = self._write(batch)
-            except Exception:
-                # Unwritten deliveries are never acknowledged; the broker keeps them.
-                logger.exception("event batch not stored", extra={"deliveries": len(batch)})
-                self.deliveries_unwritten += len(batch)
-            else:
-                self._held.extend(batch)
-                self._held_events.extend(stored)
-            finally:
-                with self._busy_lock:
-                    self._busy = len(self._held)
-            # The queue running dry also flushes: a lone event is acknowledged at once, and
-            # nothing stays held while the writer waits for more.
-            if len(self._held) >= STATE_FLUSH_DELIVERIES or self._queue.empty():
-                self._flush_held()
+        # Up to WRITES_IN_FLIGHT batches are written at once; their results are taken strictly
+        # in arrival order, so acknowledgements still leave in arrival order.
+        in_flight: collections.deque[tuple[list[Delivery], Future[list[PlayerEvent]]]] = (
+            collections.deque()
+        )
+        with ThreadPoolExecutor(WRITES_IN_FLIGHT, thread_name_prefix="event-batch") as pool:
+            while True:
+                while len(in_flight) < WRITES_IN_FLIGHT:
+                    # Wait for a batch only when nothing is being written.
+                    batch = self._next_batch(wait=not in_flight)
+                    if batch is None:
+                        break
+                    in_flight.append((batch, pool.submit(self._write, batch)))
+                if not in_flight:
+                    return  # closing, and everything queued is written
+                batch, written = in_flight.popleft()
+                try:
+                    stored = written.result()
+                except Exception:
+                    # Unwritten deliveries are never acknowledged; the broker keeps them. The
+                    # batches written after it are not acknowledged either (redelivered, they
+                    # overwrite their own items), so no acknowledgement skips over this gap.
+                    logger.exception("event batch not stored", extra={"deliveries": len(batch)})
+                    later = list(in_flight)
+                    in_flight.clear()
+                    for _, later_written in later:
+                        later_written.exception()  # wait: nothing is written behind our back
+                    unwritten = len(batch) + sum(len(b) for b, _ in later)
+                    self.deliveries_unwritten += unwritten
+                    with self._busy_lock:
+                        self._busy -= unwritten
+                else:
+                    self._held.extend(batch)
+                    self._held_events.extend(stored)
+                # The queue running dry also flushes: a lone event is acknowledged at once, and
+                # nothing stays held while the writer waits for more.
+                if len(self._held) >= STATE_FLUSH_DELIVERIES or (
+                    not in_flight and self._queue.empty()
+                ):
+                    self._flush_held()
 
     def _flush_held(self) -> None:
         """Move the held events' players' states forward, then acknowledge their deliveries."""
@@ -248,15 +278,16 @@ class EventWriter:
             self._on_stored([d.ack for d in held])
         finally:
             with self._busy_lock:
-                self._busy = 0
+                self._busy -= len(held)
 
-    def _next_batch(self) -> list[Delivery] | None:
+    def _next_batch(self, *, wait: bool) -> list[Delivery] | None:
+        """The next batch; None when the queue is empty (``wait``: and the writer is closing)."""
         while True:
             try:
-                first = self._queue.get(timeout=0.2)
+                first = self._queue.get(timeout=0.2) if wait else self._queue.get_nowait()
                 break
             except queue.Empty:
-                if self._closing.is_set():
+                if not wait or self._closing.is_set():
                     return None
         with self._busy_lock:
             batch = [first]
@@ -267,7 +298,7 @@ class EventWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._busy = len(self._held) + len(batch)
+            self._busy += len(batch)
         return batch
 
     def _write(self, batch: list[Delivery]) -> list[PlayerEvent]:
@@ -295,7 +326,8 @@ class EventWriter:
                 # Something in the batch is invalid: find out which item, store the others.
                 for key in self._put_each(items):
                     del items[key]
-            self.events_stored += len(items)
+            with self._counts_lock:
+                self.events_stored += len(items)
         return [event for key, event in events.items() if key in items]
 
     def _storable_item(self, event: PlayerEvent, now: float) -> dict[str, Any] | None:
@@ -325,7 +357,8 @@ class EventWriter:
         self._dynamodb.put_item(TableName=self._table, Item=item)
 
     def _reject(self, key: dict[str, str], exc: BaseException) -> None:
-        self.events_rejected += 1
+        with self._counts_lock:
+            self.events_rejected += 1
         logger.error(
             "event not storable, skipped",
             extra={"key": key, "error": f"{type(exc).__name__}: {exc}"[:500]},

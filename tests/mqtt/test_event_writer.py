@@ -10,6 +10,7 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 
+from tests.support.recording_proxy import RecordingProxy, overlapping, running_recording_proxy
 from tests.support.template import create_table_from_template
 from yoto_mqtt.store import Acknowledgement, Delivery, EventWriter, PlayerEvent
 from yoto_smart_stream.core.storage import schema
@@ -212,3 +213,76 @@ def test_an_item_dynamodb_rejects_is_skipped_not_the_batch(table_name: str) -> N
         .get_item(Key=schema.player_state_key("p1"))["Item"]
     )
     assert state["cardId"] == "card-5"  # the rejected event never reached the state item
+
+
+def _backlog(count: int) -> list[Delivery]:
+    return [
+        Delivery(
+            event(n, event_utc=f"2026-05-28T20:{n // 60:02d}:{n % 60:02d}.000Z"),
+            Acknowledgement(1, n + 1, 1),
+        )
+        for n in range(count)
+    ]
+
+
+def _writer_through(proxy: RecordingProxy, table_name: str, acked: list[Acknowledgement]):  # type: ignore[no-untyped-def]
+    # The client behind a Table resource, as the handler passes it (it converts native values).
+    client = boto3.resource("dynamodb", endpoint_url=proxy.url).Table(table_name).meta.client
+    return EventWriter(client, table_name, on_stored=acked.extend, batch_size=25)
+
+
+def test_two_batch_writes_are_in_flight_at_once_and_acks_keep_arrival_order(
+    table_name: str, aws_environ: dict[str, str]
+) -> None:
+    """With one BatchWriteItem at a time the writer waited out every round trip (a quarter of
+    a core busy in the bench); the server must see the next batch arrive while the previous
+    one is still being answered, and the acknowledgements still leave in arrival order."""
+    acked: list[Acknowledgement] = []
+    with running_recording_proxy(aws_environ["AWS_ENDPOINT_URL"]) as proxy:
+        proxy.delay_operation, proxy.delay_seconds = "BatchWriteItem", 0.1  # a round trip
+        writer = _writer_through(proxy, table_name, acked)
+        for delivery in _backlog(100):
+            writer.submit(delivery)
+        writer.start()
+        assert writer.close(timeout=30)
+        batch_writes = proxy.calls_of("BatchWriteItem")
+
+    assert len(batch_writes) == 4
+    assert overlapping(batch_writes), "each BatchWriteItem waited for the one before it"
+    assert [a.mid for a in acked] == list(range(1, 101))
+    assert len(events_in(table_name)) == 100
+
+
+def test_when_the_first_of_two_batches_in_flight_fails_neither_is_acknowledged(
+    table_name: str, aws_environ: dict[str, str]
+) -> None:
+    """The first batch is refused while the second is already being written: no ack may skip
+    over the refused deliveries, so the second batch's deliveries stay unacknowledged too
+    (redelivered, they overwrite their own items); the batches after them are acknowledged,
+    in arrival order, and every acknowledged event is stored."""
+    acked: list[Acknowledgement] = []
+    with running_recording_proxy(aws_environ["AWS_ENDPOINT_URL"]) as proxy:
+        proxy.delay_operation, proxy.delay_seconds = "BatchWriteItem", 0.1
+        # The batch holding the first delivery (the two in flight race to the server).
+        first_digest = event(0).digest.encode()
+        proxy.refuse = lambda operation, body: (
+            operation == "BatchWriteItem" and first_digest in body
+        )
+        writer = _writer_through(proxy, table_name, acked)
+        for delivery in _backlog(100):
+            writer.submit(delivery)
+        writer.start()
+        assert writer.close(timeout=30) is False
+        batch_writes = proxy.calls_of("BatchWriteItem")
+
+    (refused,) = [c for c in batch_writes if c.refused]
+    # Another batch was in flight while the first one was being refused.
+    assert any(
+        c is not refused and c.started < refused.ended and refused.started < c.ended
+        for c in batch_writes
+    )
+    assert [a.mid for a in acked] == list(range(51, 101))
+    assert writer.deliveries_unwritten == 50
+    stored = {item["data"]["cardId"] for item in events_in(table_name)}
+    assert not stored & {f"card-{n}" for n in range(25)}  # the refused batch
+    assert {f"card-{n}" for n in range(50, 100)} <= stored
