@@ -268,17 +268,24 @@ WEB_MODULES = ("fastapi", "starlette", "mangum", "argon2", "jwt", "aws_lambda_po
 PYDANTIC_MODULES = ("pydantic", "pydantic_core", "pydantic_settings", "dotenv")
 
 
-def test_image_carries_no_web_framework(mqtt_image: str) -> None:
-    """The handler shares only the core: no FastAPI, Starlette, Mangum, argon2, PyJWT or
-    Powertools is importable, and no API module of our own was installed."""
+def importable_in(mqtt_image: str, names: list[str]) -> dict[str, bool]:
+    """Which of ``names`` the image's Python finds; the handler's entry points must import
+    first, so an image that lost what the handler needs fails here too."""
     script = (
         "import importlib.util, json; "
-        f"names = {[*WEB_MODULES, 'yoto_smart_stream.api']!r}; "
+        f"names = {names!r}; "
         "import yoto_mqtt.__main__, yoto_mqtt.healthcheck; "
         "print(json.dumps({n: importlib.util.find_spec(n) is not None for n in names}))"
     )
     result = docker.run("run", "--rm", "--entrypoint", "python", mqtt_image, "-c", script)
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found: dict[str, bool] = json.loads(result.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_image_carries_no_web_framework(mqtt_image: str) -> None:
+    """The handler shares only the core: no FastAPI, Starlette, Mangum, argon2, PyJWT or
+    Powertools is importable, and no API module of our own was installed."""
+    found = importable_in(mqtt_image, [*WEB_MODULES, "yoto_smart_stream.api"])
     assert set(found) == {*WEB_MODULES, "yoto_smart_stream.api"}
     assert [name for name, present in found.items() if present] == []
     imported = docker.run(
@@ -291,13 +298,6 @@ def test_image_carries_no_web_framework(mqtt_image: str) -> None:
 def test_image_carries_no_pydantic(mqtt_image: str) -> None:
     """The handler's settings and payload checks are standard library: pydantic, its core,
     pydantic-settings and python-dotenv are not installed (the handler still imports)."""
-    script = (
-        "import importlib.util, json; "
-        f"names = {list(PYDANTIC_MODULES)!r}; "
-        "import yoto_mqtt.__main__, yoto_mqtt.healthcheck; "
-        "print(json.dumps({n: importlib.util.find_spec(n) is not None for n in names}))"
-    )
-    result = docker.run("run", "--rm", "--entrypoint", "python", mqtt_image, "-c", script)
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = importable_in(mqtt_image, list(PYDANTIC_MODULES))
     assert set(found) == set(PYDANTIC_MODULES)
     assert [name for name, present in found.items() if present] == []
